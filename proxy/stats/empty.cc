@@ -1,0 +1,1 @@
+// Keeps portico_proxy non-empty while it grows.

@@ -1,0 +1,1 @@
+// Keeps portico_test_support non-empty.
