@@ -1,6 +1,74 @@
-// Placeholder entry point; replaced by the real one (flags, conf, server) as the proxy lands.
+// portico: the edge caching reverse proxy.
+//   portico                 run the embedded demo configuration
+//   portico -c FILE         run with FILE
+//   portico -t [-c FILE]    validate and exit: 0 valid, 1 with "file:line: key: reason" lines
+//   portico --version
+#include <csignal>
 #include <cstdio>
-int main() {
-  std::puts("portico " PORTICO_VERSION);
-  return 0;
+#include <cstring>
+#include <string>
+
+#include <curl/curl.h>
+
+#include "conf/config_parser.h"
+#include "proxy/server.h"
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: portico [-c FILE] [-t]\n"
+               "       portico --version\n"
+               "  -c FILE   configuration file (TOML); without it the embedded demo runs\n"
+               "  -t        validate the configuration and exit (0 valid, 1 invalid)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string conf_path;
+  bool test_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--version" || a == "-v") {
+      std::printf("portico %s\n", PORTICO_VERSION);
+      return 0;
+    } else if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "-t") {
+      test_only = true;
+    } else if (a == "-c" && i + 1 < argc) {
+      conf_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "portico: unknown argument: %s\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+  }
+
+  portico::conf::LoadResult result =
+      conf_path.empty()
+          ? portico::conf::parseConfig(portico::proxy::kEmbeddedConfig, "<embedded>", ".")
+          : portico::conf::loadConfigFile(conf_path);
+  for (const auto& w : result.warnings) std::fprintf(stderr, "%s\n", w.toString().c_str());
+  if (!result.ok()) {
+    for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.toString().c_str());
+    if (result.errors.empty()) std::fprintf(stderr, "%s: invalid configuration\n", conf_path.c_str());
+    return 1;
+  }
+  if (test_only) {
+    std::printf("%s: configuration ok\n", conf_path.empty() ? "<embedded>" : conf_path.c_str());
+    return 0;
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc;
+  {
+    portico::proxy::Server server(result.config, conf_path);
+    rc = server.run();
+  }
+  curl_global_cleanup();
+  return rc;
 }

@@ -1,0 +1,535 @@
+#include "proxy/h1/http1_connection.h"
+
+#include <cstring>
+
+#include "proxy/core/clock.h"
+#include "proxy/core/http_date.h"
+
+namespace portico::proxy {
+namespace {
+
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+constexpr std::uint64_t kLingerMs = 1000;
+
+bool statusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
+
+std::string peerIp(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
+  } else if (ss.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), ip, sizeof ip);
+  }
+  return ip;
+}
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  Http1Connection* conn;
+  std::shared_ptr<bool> alive;
+};
+
+void appendHex(std::string& out, std::size_t n) {
+  char buf[20];
+  int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
+  out.append(buf, static_cast<std::size_t>(len));
+}
+
+}  // namespace
+
+void Http1Connection::start(ConnectionHost& host, uv_tcp_t* tcp) {
+  auto* conn = new Http1Connection(host, tcp);
+  host.onConnectionOpened(conn);
+  conn->armHeaderTimer();
+  conn->updateReading();
+}
+
+Http1Connection::Http1Connection(ConnectionHost& host, uv_tcp_t* tcp)
+    : host_(host),
+      tcp_(tcp),
+      timer_(host.loop()),
+      settings_(host.connectionSettings()),
+      parser_(*this, settings_.limits),
+      alive_(std::make_shared<bool>(true)) {
+  tcp_->data = this;
+  uv_tcp_nodelay(tcp_, 1);
+  client_ip_ = peerIp(tcp_);
+}
+
+Http1Connection::~Http1Connection() = default;
+
+// ---- reading ----------------------------------------------------------------------------------
+
+void Http1Connection::onAlloc(uv_handle_t*, std::size_t, uv_buf_t* buf) {
+  thread_local char buffer[kReadBufferSize];
+  *buf = uv_buf_init(buffer, sizeof buffer);
+}
+
+void Http1Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* self = static_cast<Http1Connection*>(s->data);
+  if (self == nullptr) return;
+  if (n < 0) {
+    if (n == UV_EOF && !self->closing_ && self->handler_ && self->request_done_ &&
+        !self->response_done_) {
+      // The client half-closed after a complete request: answer it, then close.
+      self->keep_alive_ = false;
+      uv_read_stop(s);
+      self->reading_ = false;
+      return;
+    }
+    if (n == UV_EOF && !self->closing_ && !self->handler_ && !self->parser_.idle() &&
+        !self->parser_.inHead()) {
+      self->close();
+      return;
+    }
+    if (n == UV_EOF && !self->closing_ && self->parser_.inHead()) {
+      self->parser_.finish();
+      self->handleParseError();
+      return;
+    }
+    self->close();
+    return;
+  }
+  if (n == 0) return;
+  self->bytes_in_ += static_cast<std::uint64_t>(n);
+  if (self->closing_) return;  // lingering close: discard
+  if (self->idle_between_requests_) {
+    self->idle_between_requests_ = false;
+    self->armHeaderTimer();
+  }
+  self->in_.append(buf->base, static_cast<std::size_t>(n));
+  self->in_read_callback_ = true;
+  self->processInput();
+  self->in_read_callback_ = false;
+  if (!self->closing_) {
+    self->flush();
+    self->updateReading();
+  }
+}
+
+void Http1Connection::processInput() {
+  while (!closing_ && !in_.empty()) {
+    std::size_t consumed = 0;
+    Http1Parser::Result r = parser_.feed(in_, consumed);
+    in_.erase(0, consumed);
+    if (r == Http1Parser::Result::Error) {
+      handleParseError();
+      return;
+    }
+    if (r != Http1Parser::Result::Ok) break;  // message boundary or paused
+  }
+}
+
+void Http1Connection::onRequestHead(core::RequestHead head, const RequestFraming& framing) {
+  head.client_ip = client_ip_;
+  request_ = std::move(head);
+  keep_alive_ = framing.keep_alive && !host_.draining();
+  http10_ = request_.http_minor == 0;
+  head_request_ = request_.isHead();
+  expect_continue_ = framing.expect_continue;
+  request_done_ = false;
+  response_started_ = false;
+  response_done_ = false;
+  if (framing.has_body) {
+    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+  } else {
+    timer_.stop();
+  }
+  handler_ = host_.makeHandler(*this, framing);
+}
+
+void Http1Connection::onRequestBody(std::string_view chunk) {
+  if (handler_) handler_->onRequestBody(chunk);
+}
+
+void Http1Connection::onRequestComplete() {
+  request_done_ = true;
+  if (!response_done_) timer_.stop();
+  if (handler_) handler_->onRequestComplete();
+  if (response_done_) finishExchange();
+}
+
+void Http1Connection::handleParseError() {
+  int status = parser_.errorStatus() ? parser_.errorStatus() : 400;
+  host_.onProtocolError(client_ip_, status, parser_.errorReason());
+  if (response_started_) {
+    close();
+    return;
+  }
+  handler_.reset();
+  sendError(status, parser_.errorReason());
+}
+
+void Http1Connection::sendError(int status, const std::string& reason) {
+  keep_alive_ = false;
+  head_request_ = false;
+  core::ResponseHead head;
+  head.status = status;
+  head.headers.add("Content-Type", "text/plain; charset=utf-8");
+  std::string body = std::to_string(status) + " " + std::string(core::reasonPhrase(status)) +
+                     ": " + reason + "\n";
+  sendHead(std::move(head), body.size());
+  sendBody(body);
+  response_done_ = true;
+  request_done_ = true;
+  closing_ = true;  // no more requests on this connection
+  flush();
+  if (out_.empty() && in_flight_ == 0) lingerClose();
+}
+
+void Http1Connection::updateReading() {
+  bool want = !closing_ && !body_paused_ && in_.size() < kMaxPipelined;
+  if (want == reading_) return;
+  if (want) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_), &Http1Connection::onAlloc,
+                  &Http1Connection::onRead);
+  } else {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  }
+  reading_ = want;
+}
+
+void Http1Connection::pauseRequestBody() {
+  body_paused_ = true;
+  if (!in_read_callback_) updateReading();
+}
+
+void Http1Connection::resumeRequestBody() {
+  if (!body_paused_) return;
+  body_paused_ = false;
+  std::weak_ptr<bool> alive = alive_;
+  host_.deferQueue().defer([this, alive] {
+    auto a = alive.lock();
+    if (!a || !*a || closing_) return;
+    processInput();
+    if (!closing_) {
+      flush();
+      updateReading();
+    }
+  });
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+void Http1Connection::sendContinue() {
+  if (!expect_continue_ || response_started_ || closing_) return;
+  expect_continue_ = false;
+  append("HTTP/1.1 100 Continue\r\n\r\n");
+  scheduleFlush();
+}
+
+void Http1Connection::sendHead(core::ResponseHead head,
+                               std::optional<std::uint64_t> content_length) {
+  if (response_started_) return;
+  response_started_ = true;
+  expect_continue_ = false;
+  if (host_.draining()) keep_alive_ = false;
+  no_body_status_ = statusHasNoBody(head.status);
+  chunked_out_ = false;
+  if (!content_length && !no_body_status_ && !head_request_) {
+    if (http10_) {
+      keep_alive_ = false;  // close-delimited
+    } else {
+      chunked_out_ = true;
+    }
+  }
+  std::string& o = out_;
+  o.reserve(o.size() + 256 + head.headers.byteSize() + head.headers.size() * 4);
+  o.append("HTTP/1.1 ");
+  o.append(std::to_string(head.status));
+  o.push_back(' ');
+  o.append(head.reason.empty() ? core::reasonPhrase(head.status) : std::string_view(head.reason));
+  o.append("\r\n");
+  for (const auto& e : head.headers) {
+    const std::string& n = e.name;
+    if (core::iequals(n, "connection") || core::iequals(n, "keep-alive") ||
+        core::iequals(n, "transfer-encoding") || core::iequals(n, "content-length") ||
+        core::iequals(n, "date") || core::iequals(n, "server")) {
+      continue;
+    }
+    o.append(n);
+    o.append(": ");
+    o.append(e.value);
+    o.append("\r\n");
+  }
+  o.append("Date: ");
+  o.append(core::cachedHttpDate(core::toUnixSeconds(core::SystemClock::instance().wallNow())));
+  o.append("\r\nServer: portico\r\n");
+  if (content_length && !no_body_status_) {
+    o.append("Content-Length: ");
+    o.append(std::to_string(*content_length));
+    o.append("\r\n");
+  } else if (chunked_out_) {
+    o.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (!keep_alive_) {
+    o.append("Connection: close\r\n");
+  } else if (http10_) {
+    o.append("Connection: keep-alive\r\n");
+  }
+  o.append("\r\n");
+  scheduleFlush();
+}
+
+bool Http1Connection::sendBody(std::string_view data) {
+  if (!response_started_ || response_done_) return true;
+  if (head_request_ || no_body_status_ || data.empty()) return true;
+  if (chunked_out_) {
+    appendHex(out_, data.size());
+    out_.append(data);
+    out_.append("\r\n");
+  } else {
+    out_.append(data);
+  }
+  if (out_.size() >= 16 * 1024) {
+    flush();
+  } else {
+    scheduleFlush();
+  }
+  if (out_.size() + in_flight_ >= kHighWater) {
+    waiting_writable_ = true;
+    // A client that stops reading is given idle_timeout_ms to make progress.
+    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+    return false;
+  }
+  return true;
+}
+
+void Http1Connection::endResponse() {
+  if (!response_started_ || response_done_) return;
+  if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");
+  response_done_ = true;
+  if (!http10_ || keep_alive_) {
+    // nothing: framing is explicit
+  }
+  if (in_read_callback_) {
+    scheduleFlush();
+  } else {
+    flush();
+  }
+  if (!request_done_) {
+    // The rest of the request body will not be read: close after this response.
+    keep_alive_ = false;
+  }
+  finishExchange();
+}
+
+void Http1Connection::abort() {
+  if (closing_) return;
+  closing_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  host_.deferQueue().defer([this, alive] {
+    auto a = alive.lock();
+    if (a && *a) close();
+  });
+}
+
+void Http1Connection::append(std::string_view data) { out_.append(data); }
+
+void Http1Connection::scheduleFlush() {
+  if (flush_scheduled_ || in_read_callback_) return;  // onRead flushes on its way out
+  flush_scheduled_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  host_.deferQueue().defer([this, alive] {
+    auto a = alive.lock();
+    if (!a || !*a) return;
+    flush_scheduled_ = false;
+    flush();
+  });
+}
+
+void Http1Connection::flush() {
+  if (out_.empty() || !*alive_) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
+  std::size_t offset = 0;
+  if (in_flight_ == 0) {
+    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    int n = uv_try_write(stream, &b, 1);
+    if (n > 0) {
+      offset = static_cast<std::size_t>(n);
+      bytes_out_ += static_cast<std::uint64_t>(n);
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      out_.clear();
+      abort();
+      return;
+    }
+  }
+  if (offset < out_.size()) {
+    auto* w = new WriteReq;
+    w->data = offset == 0 ? std::move(out_) : out_.substr(offset);
+    w->conn = this;
+    w->alive = alive_;
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    in_flight_ += w->data.size();
+    bytes_out_ += w->data.size();
+    if (uv_write(&w->req, stream, &b, 1, &Http1Connection::onWriteDone) != 0) {
+      in_flight_ -= w->data.size();
+      delete w;
+      out_.clear();
+      abort();
+      return;
+    }
+  }
+  out_.clear();
+  if (in_flight_ == 0 && closing_ && response_done_) lingerClose();
+}
+
+void Http1Connection::onWriteDone(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  std::unique_ptr<WriteReq> guard(w);
+  if (!*w->alive) return;
+  Http1Connection* self = w->conn;
+  self->in_flight_ -= w->data.size();
+  if (status < 0) {
+    self->close();
+    return;
+  }
+  if (self->closing_ && self->response_done_ && self->in_flight_ == 0 && self->out_.empty()) {
+    self->lingerClose();
+    return;
+  }
+  if (self->waiting_writable_ && self->out_.size() + self->in_flight_ < kLowWater) {
+    self->waiting_writable_ = false;
+    self->timer_.stop();
+    if (self->handler_) self->handler_->onWritable();
+  }
+}
+
+// ---- exchange boundaries --------------------------------------------------------------------
+
+void Http1Connection::finishExchange() {
+  if (!response_done_ || !request_done_ || next_scheduled_) {
+    if (response_done_ && !keep_alive_ && !next_scheduled_) {
+      // Response complete but the request body is still unread: close once written.
+      next_scheduled_ = true;
+      std::weak_ptr<bool> alive = alive_;
+      host_.deferQueue().defer([this, alive] {
+        auto a = alive.lock();
+        if (!a || !*a) return;
+        handler_.reset();
+        closing_ = true;
+        updateReadingForClose();
+      });
+    }
+    return;
+  }
+  next_scheduled_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  host_.deferQueue().defer([this, alive] {
+    auto a = alive.lock();
+    if (!a || !*a) return;
+    handler_.reset();
+    host_.countBytes(bytes_in_, bytes_out_);
+    bytes_in_ = bytes_out_ = 0;
+    if (!keep_alive_ || host_.draining() || closing_) {
+      closing_ = true;
+      updateReadingForClose();
+      return;
+    }
+    startNextRequest();
+  });
+}
+
+void Http1Connection::updateReadingForClose() {
+  flush();
+  if (out_.empty() && in_flight_ == 0) lingerClose();
+}
+
+// Closing after a response: send FIN, then keep reading (and discarding) briefly so that a
+// client still sending does not get a reset that destroys the response it has not read yet
+// (nginx's lingering_close).
+void Http1Connection::lingerClose() {
+  if (!*alive_ || lingering_) return;
+  lingering_ = true;
+  closing_ = true;
+  timer_.start(kLingerMs, [this] { close(); });
+  auto* req = new uv_shutdown_t;
+  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_),
+                  [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+    delete req;
+  }
+  if (!reading_) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_), &Http1Connection::onAlloc,
+                  &Http1Connection::onRead);
+    reading_ = true;
+  }
+}
+
+void Http1Connection::startNextRequest() {
+  next_scheduled_ = false;
+  request_done_ = false;
+  response_started_ = false;
+  response_done_ = false;
+  waiting_writable_ = false;
+  body_paused_ = false;
+  settings_ = host_.connectionSettings();
+  parser_.resume();
+  if (in_.empty()) {
+    idle_between_requests_ = true;
+    armIdleTimer();
+  } else {
+    armHeaderTimer();
+    processInput();
+  }
+  if (!closing_) {
+    flush();
+    updateReading();
+  }
+}
+
+// ---- timers and closing -------------------------------------------------------------------
+
+void Http1Connection::armHeaderTimer() {
+  timer_.start(settings_.header_timeout_ms, [this] {
+    if (handler_ || closing_) return;
+    host_.onProtocolError(client_ip_, 408, "request head not complete in time");
+    sendError(408, "request head not complete in time");
+  });
+}
+
+void Http1Connection::armIdleTimer() {
+  timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+}
+
+void Http1Connection::closeWhenIdle() {
+  if (closing_) return;
+  if (!handler_ && idle_between_requests_) {
+    close();
+  } else if (!handler_ && in_.empty() && parser_.idle()) {
+    close();
+  } else {
+    keep_alive_ = false;
+  }
+}
+
+void Http1Connection::forceClose() { close(); }
+
+void Http1Connection::close() {
+  if (!*alive_) return;
+  *alive_ = false;
+  closing_ = true;
+  timer_.stop();
+  handler_.reset();
+  host_.countBytes(bytes_in_, bytes_out_);
+  bytes_in_ = bytes_out_ = 0;
+  auto* h = reinterpret_cast<uv_handle_t*>(tcp_);
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  reading_ = false;
+  uv_close(h, &Http1Connection::onClosed);
+}
+
+void Http1Connection::onClosed(uv_handle_t* h) {
+  auto* self = static_cast<Http1Connection*>(h->data);
+  delete reinterpret_cast<uv_tcp_t*>(h);
+  if (self != nullptr) {
+    self->host_.onConnectionClosed(self);
+    delete self;
+  }
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,85 @@
+#pragma once
+// Worker: one thread, one uv_loop_t (never the default loop), its own SO_REUSEPORT listening
+// sockets, its connections, its CurlMulti and origin clients, its metrics shard. A connection
+// never leaves its worker. Other threads talk to a worker only through post() (LoopPoster).
+//
+// Lifecycle: constructed on the main thread -> start() spawns the thread, which listens and
+// runs the loop -> updateSnapshot() any number of times (reload) -> drain() (stop accepting,
+// let in-flight requests finish, bounded) -> the loop ends -> join().
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "origin/curl_multi.h"
+#include "proxy/core/defer_queue.h"
+#include "proxy/core/loop_poster.h"
+#include "proxy/core/metrics.h"
+#include "proxy/core/uv_util.h"
+#include "proxy/h1/http1_connection.h"
+#include "proxy/pipeline/pipeline_context.h"
+
+namespace portico::proxy {
+
+class Worker final : public ConnectionHost, public PipelineContext {
+ public:
+  Worker(int id, core::MetricsRegistry& registry, SnapshotPtr snapshot, std::vector<int> listen_fds);
+  ~Worker() override;
+
+  void start();
+  // Any thread. Requests started after the swap use the new snapshot.
+  void updateSnapshot(SnapshotPtr snapshot);
+  // Any thread. Stops accepting; idle connections close now, busy ones after their response;
+  // after timeout_ms everything left is closed and the loop ends.
+  void drain(std::uint64_t timeout_ms);
+  void join();
+
+  // ConnectionHost
+  uv_loop_t* loop() override { return &loop_; }
+  core::DeferQueue& deferQueue() override { return *defer_; }
+  ConnectionSettings connectionSettings() const override;
+  std::unique_ptr<RequestHandler> makeHandler(Exchange& exchange,
+                                              const RequestFraming& framing) override;
+  void onProtocolError(const std::string& client_ip, int status, const std::string& reason) override;
+  void onConnectionOpened(Http1Connection* conn) override;
+  void onConnectionClosed(Http1Connection* conn) override;
+  bool draining() const override { return draining_; }
+  void countBytes(std::uint64_t in, std::uint64_t out) override;
+
+  // PipelineContext
+  WorkerViewPtr view() override { return view_; }
+  core::MetricsShard& metrics() override { return *metrics_; }
+
+ private:
+  void run();
+  void installSnapshot(SnapshotPtr snapshot);
+  void beginDrain(std::uint64_t timeout_ms);
+  void maybeStop();
+  static void onConnection(uv_stream_t* server, int status);
+
+  int id_;
+  uv_loop_t loop_;
+  std::vector<int> listen_fds_;
+  std::vector<uv_tcp_t*> listeners_;
+  std::unique_ptr<core::LoopPoster> poster_;
+  std::unique_ptr<core::DeferQueue> defer_;
+  std::unique_ptr<origin::CurlMulti> curl_;
+  std::unique_ptr<core::Timer> drain_timer_;
+  core::MetricsShard* metrics_;
+  SnapshotPtr pending_snapshot_;  // handed to the thread at start
+  WorkerViewPtr view_;
+  std::set<Http1Connection*> connections_;
+  bool draining_ = false;
+  bool stopped_ = false;
+  std::thread thread_;
+  core::Counter* open_connections_;
+  core::Counter* connections_total_;
+  core::Counter* bytes_in_;
+  core::Counter* bytes_out_;
+};
+
+}  // namespace portico::proxy

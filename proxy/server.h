@@ -1,0 +1,50 @@
+#pragma once
+// Server: the process. Owns the current snapshot, the metrics registry, the N workers and the
+// main thread's loop (signals + admin listener).
+//   SIGHUP  -> reload: parse and validate the file again; valid: a new snapshot is posted to
+//              every worker (in-flight requests finish on the old one); invalid: logged, refused,
+//              the old conf keeps serving.
+//   SIGTERM / SIGINT -> drain: workers stop accepting, finish in-flight requests (bounded by
+//              server.drain_timeout_ms), then the process exits 0.
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/core/metrics.h"
+#include "proxy/io/worker.h"
+#include "proxy/snapshot.h"
+#include "proxy/stats/admin_server.h"
+
+namespace portico::proxy {
+
+class Server {
+ public:
+  // `conf_path` empty: the embedded demo conf (reload re-reads the embedded text).
+  Server(conf::ConfigPtr config, std::string conf_path);
+  ~Server();
+  // Binds, starts the workers, runs the main loop until drained. Returns the exit code.
+  int run();
+
+ private:
+  void reload();
+  void shutdown(const char* signal_name);
+  static void onSignal(uv_signal_t* handle, int signum);
+
+  conf::ConfigPtr config_;
+  std::string conf_path_;
+  std::uint64_t generation_ = 1;
+  core::MetricsRegistry registry_;
+  core::MetricsShard* main_metrics_;
+  uv_loop_t loop_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  std::vector<uv_signal_t*> signals_;
+  bool shutting_down_ = false;
+};
+
+// The embedded default configuration (deploy/demo/portico.toml, compiled in).
+extern const char* const kEmbeddedConfig;
+
+}  // namespace portico::proxy

@@ -1,0 +1,37 @@
+#pragma once
+// A configuration snapshot: the frozen Config, its compiled RouteTable and the access log it
+// names. Built once per load/reload on the main thread, then shared read-only by every worker
+// (style.md G12). Requests keep the snapshot they started with until they finish, so a reload
+// never changes a request mid-flight.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "conf/config.h"
+#include "conf/route_table.h"
+#include "origin/origin_client.h"
+#include "proxy/stats/log.h"
+
+namespace portico::proxy {
+
+struct Snapshot {
+  conf::ConfigPtr config;
+  std::unique_ptr<conf::RouteTable> routes;
+  std::shared_ptr<AccessLog> access_log;
+  std::uint64_t generation = 0;
+};
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+// Returns null and sets `error` if the snapshot cannot be built (e.g. the access log file).
+SnapshotPtr buildSnapshot(conf::ConfigPtr config, std::uint64_t generation, std::string& error);
+
+// One worker's view of a snapshot: the snapshot plus this worker's origin clients for it.
+// Created, used and destroyed on the worker's thread.
+struct WorkerView {
+  SnapshotPtr snapshot;
+  std::map<std::string, origin::OriginClientPtr, std::less<>> origins;
+};
+using WorkerViewPtr = std::shared_ptr<WorkerView>;
+
+}  // namespace portico::proxy

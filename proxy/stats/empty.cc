@@ -1,1 +1,0 @@
-// Keeps portico_proxy non-empty while it grows.
