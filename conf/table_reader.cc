@@ -125,6 +125,18 @@ bool TableReader::getString(std::string_view key, std::string& out) {
   return true;
 }
 
+bool TableReader::requireString(std::string_view key, std::string& out) {
+  if (!require(key)) return false;
+  std::string s;
+  if (!getString(key, s)) return false;
+  if (s.empty()) {
+    error(key, "must not be empty");
+    return false;
+  }
+  out = std::move(s);
+  return true;
+}
+
 bool TableReader::getBool(std::string_view key, bool& out) {
   const TomlValue* v = find(key);
   if (v == nullptr) return false;

@@ -59,6 +59,8 @@ class TableReader {
   bool require(std::string_view key);
 
   bool getString(std::string_view key, std::string& out);
+  // require() + getString() + "must not be empty".
+  bool requireString(std::string_view key, std::string& out);
   bool getBool(std::string_view key, bool& out);
   bool getInt(std::string_view key, std::int64_t& out, std::int64_t min = 0,
               std::int64_t max = kMaxInt);

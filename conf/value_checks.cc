@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <vector>
 
@@ -192,6 +193,16 @@ std::string resolvePath(const std::string& base_dir, const std::string& path) {
   std::filesystem::path p(path);
   if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
   return p.lexically_normal().string();
+}
+
+std::string checkReadableFile(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return "file not found: " + path;
+  if (!std::filesystem::is_regular_file(status)) return "not a regular file: " + path;
+  std::ifstream f(path, std::ios::binary);
+  if (!f.is_open()) return "file cannot be read: " + path;
+  return {};
 }
 
 std::size_t editDistance(std::string_view a, std::string_view b) {

@@ -26,6 +26,9 @@ std::string toUpperAscii(std::string_view s);
 // `path` if absolute, else base_dir/path; lexically normalised ("a/../b" -> "b").
 std::string resolvePath(const std::string& base_dir, const std::string& path);
 
+// An existing, readable regular file (TLS certificate/key). "" or the reason.
+std::string checkReadableFile(const std::string& path);
+
 // Levenshtein distance, for "did you mean" hints on unknown keys.
 std::size_t editDistance(std::string_view a, std::string_view b);
 

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -388,7 +387,7 @@ std::string resolveRoot(uv_loop_t* loop, const std::string& configured) {
 }  // namespace
 
 DirOriginClient::DirOriginClient(uv_loop_t* loop, const conf::DirOrigin& cfg)
-    : loop_(loop), configured_root_(cfg.root), root_(resolveRoot(loop, cfg.root)) {}
+    : loop_(loop), root_(resolveRoot(loop, cfg.root)) {}
 
 FetchPtr DirOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
   auto job = std::make_shared<DirJob>(loop_, sink, root_, std::move(request));

@@ -53,7 +53,6 @@ class DirOriginClient final : public OriginClient {
 
  private:
   uv_loop_t* loop_;
-  std::string configured_root_;
   std::string root_;  // realpath of configured_root_, no trailing '/' (unless it is "/")
 };
 

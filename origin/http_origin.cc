@@ -89,6 +89,7 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   }
   std::size_t pendingBodyBytes() const override { return tx_.size() - tx_off_; }
   void resume() override {
+    ++resumes_;  // a resume() inside onOriginBody() overrides that call's `false`
     if (!user_paused_) return;
     user_paused_ = false;
     schedule();  // never deliver from inside resume(): the caller may be in onOriginBody()
@@ -148,6 +149,7 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   std::string rx_;
   std::size_t rx_off_ = 0;
   bool user_paused_ = false;  // the sink returned false
+  unsigned resumes_ = 0;      // resume() calls so far
   bool recv_paused_ = false;  // the write callback returned CURL_WRITEFUNC_PAUSE
 
   // Request body queued and not yet taken: tx_[tx_off_..].
@@ -352,9 +354,10 @@ void HttpTransfer::onDispatch() {
     std::string_view piece(rx_.data() + rx_off_, n);
     rx_off_ += n;
     // resume() and sendBody() never touch rx_, so `piece` stays valid during the call.
+    const unsigned resumes = resumes_;
     bool more = sink_.onOriginBody(piece);
     if (destroyed) return;
-    if (!more) user_paused_ = true;
+    if (!more && resumes_ == resumes) user_paused_ = true;
   }
   if (rx_off_ == rx_.size()) {
     rx_.clear();

@@ -111,6 +111,7 @@ class LambdaFetch final : public Fetch, public ResponseSink {
   }
   std::size_t pendingBodyBytes() const override { return 0; }
   void resume() override {
+    ++resumes_;  // a resume() inside onOriginBody() overrides that call's `false`
     if (state_ != State::Delivering || !paused_) return;
     paused_ = false;
     later([this] { deliver(); });
@@ -181,9 +182,10 @@ class LambdaFetch final : public Fetch, public ResponseSink {
       std::size_t n = std::min(kDeliverChunk, out_body_.size() - body_off_);
       std::string_view piece(out_body_.data() + body_off_, n);
       body_off_ += n;
+      const unsigned resumes = resumes_;
       bool more = sink_.onOriginBody(piece);
       if (destroyed) return;
-      if (!more) paused_ = true;
+      if (!more && resumes_ == resumes) paused_ = true;
     }
     destroyed_ = nullptr;
     if (body_off_ == out_body_.size()) finish(FetchError::None);
@@ -231,6 +233,7 @@ class LambdaFetch final : public Fetch, public ResponseSink {
   std::size_t body_off_ = 0;
   bool head_sent_ = false;
   bool paused_ = false;
+  unsigned resumes_ = 0;
 };
 
 }  // namespace

@@ -131,7 +131,9 @@ void Http1Connection::onRequestHead(core::RequestHead head, const RequestFraming
   http10_ = request_.http_minor == 0;
   head_request_ = request_.isHead();
   expect_continue_ = framing.expect_continue;
-  request_done_ = false;
+  // A request without a body is complete with its head: a handler that answers at once (mock,
+  // error) must not be mistaken for one that left a body unread.
+  request_done_ = !framing.has_body;
   response_started_ = false;
   response_done_ = false;
   if (framing.has_body) {

@@ -1,6 +1,7 @@
-// Component tests for the dir origin: a real uv_loop_t pumped by hand, a real temporary folder
-// (files, a subfolder, symlinks in and out of the root, a 5 MiB file, binary bytes, a FIFO).
-// Every test ends with the loop drained and uv_loop_close() == 0 (nothing leaked on the loop).
+// Component tests for the dir origin: a real uv_loop_t pumped by hand (tests/support/
+// loop_pump.h), a real temporary folder (files, a subfolder, symlinks in and out of the root, a
+// 5 MiB file, binary bytes, a FIFO). Every test ends with the loop drained and
+// expectLoopClean() (no handle left, uv_loop_close() == 0).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 
 #include "origin/dir_origin.h"
 #include "proxy/core/http_date.h"
+#include "tests/support/loop_pump.h"
 
 namespace portico::origin {
 namespace {
@@ -28,45 +30,6 @@ namespace fs = std::filesystem;
 constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kLargeSize = 5 * 1024 * 1024;
 const std::string kSecret = "TOP-SECRET-OUTSIDE-THE-ROOT";
-
-// A hand-pumped loop: runs `loop` until `done()` holds, nothing is left to run, or `budget`
-// passes. An unreferenced watchdog timer bounds every blocking turn, so a stuck request cannot
-// hang the test. It is stopped (not closed) between pumps: closing would need another loop
-// turn, which would deliver callbacks the test has not yet asked for.
-class LoopPump {
- public:
-  explicit LoopPump(uv_loop_t* loop) : loop_(loop) {
-    uv_timer_init(loop_, &watchdog_);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&watchdog_));
-  }
-  ~LoopPump() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
-    uv_run(loop_, UV_RUN_NOWAIT);  // runs the close
-  }
-  LoopPump(const LoopPump&) = delete;
-  LoopPump& operator=(const LoopPump&) = delete;
-
-  bool until(const std::function<bool()>& done,
-             std::chrono::milliseconds budget = std::chrono::seconds(20)) {
-    uv_timer_start(&watchdog_, [](uv_timer_t*) {}, 10, 10);
-    const auto deadline = std::chrono::steady_clock::now() + budget;
-    for (int turns = 0; turns < 1000000 && !done(); ++turns) {
-      if (!uv_loop_alive(loop_) || std::chrono::steady_clock::now() > deadline) break;
-      uv_run(loop_, UV_RUN_ONCE);
-    }
-    uv_timer_stop(&watchdog_);
-    return done();
-  }
-
-  // Runs until no request or handle is left (every uv_fs_t has called back).
-  bool drain() {
-    return until([this] { return !uv_loop_alive(loop_); });
-  }
-
- private:
-  uv_loop_t* loop_;
-  uv_timer_t watchdog_{};
-};
 
 std::uint64_t fnv1a(std::string_view data) {
   std::uint64_t h = 1469598103934665603ull;
@@ -135,7 +98,7 @@ class DirOriginTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
-    pump_.emplace(&loop_);
+    loop_ready_ = true;
     std::string tmpl = (fs::temp_directory_path() / "portico-dir-XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     base_ = tmpl;
@@ -164,15 +127,15 @@ class DirOriginTest : public ::testing::Test {
     fs::create_symlink("index.html", root_ / "link-inside");
     fs::create_symlink("../outside/secret.txt", root_ / "link-out");
     fs::create_symlink(base_ / "outside", root_ / "dirlink-out");
+    fs::create_symlink("sub", root_ / "dirlink-in");
     client_ = std::make_unique<DirOriginClient>(&loop_, conf::DirOrigin{root_.string()});
   }
 
   void TearDown() override {
     client_.reset();
-    if (pump_) {
-      EXPECT_TRUE(pump_->drain());
-      pump_.reset();
-      EXPECT_EQ(uv_loop_close(&loop_), 0);
+    if (loop_ready_) {
+      EXPECT_TRUE(drain());
+      test::expectLoopClean(&loop_);
     }
     std::error_code ec;
     fs::remove_all(base_, ec);
@@ -202,7 +165,7 @@ class DirOriginTest : public ::testing::Test {
   std::unique_ptr<Exchange> run(std::string method, std::string path,
                                 std::vector<std::pair<std::string, std::string>> headers = {}) {
     auto ex = start(std::move(method), std::move(path), std::move(headers));
-    EXPECT_TRUE(pump_->until([&] { return ex->sink.dones > 0; }));
+    EXPECT_TRUE(pumpUntil([&] { return ex->sink.dones > 0; }));
     EXPECT_EQ(ex->sink.sync_calls, 0);
     EXPECT_EQ(ex->sink.violations, 0);
     EXPECT_EQ(ex->sink.heads, 1);
@@ -214,8 +177,14 @@ class DirOriginTest : public ::testing::Test {
     return run("GET", std::move(path), std::move(headers));
   }
 
+  // Runs the loop until every uv_fs_t has called back and nothing else is pending.
+  bool drain() {
+    return test::pumpUntil(&loop_, [this] { return !uv_loop_alive(&loop_); });
+  }
+  bool pumpUntil(const std::function<bool()>& pred) { return test::pumpUntil(&loop_, pred); }
+
   uv_loop_t loop_{};
-  std::optional<LoopPump> pump_;
+  bool loop_ready_ = false;
   fs::path base_;
   fs::path root_;
   std::string large_;
@@ -353,6 +322,9 @@ TEST_F(DirOriginTest, SymlinkInsideRootIsServed) {
   auto ex = get("/link-inside");
   EXPECT_EQ(ex->sink.head.status, 200);
   EXPECT_EQ(ex->sink.body, "<h1>hello</h1>\n");
+  EXPECT_EQ(ex->sink.header("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(get("/dirlink-in/page.txt")->sink.body, "sub page\n");
+  EXPECT_EQ(get("/dirlink-in")->sink.head.status, 404);  // still a folder
 }
 
 TEST_F(DirOriginTest, SingleRangeGives206) {
@@ -396,7 +368,7 @@ TEST_F(DirOriginTest, BackpressurePausesUntilResume) {
   auto ex = start("GET", "/large.bin");
   ex->sink.on_body = [](std::string_view) { return false; };
   // Paused after the first chunk: the loop goes idle with no read in flight.
-  EXPECT_TRUE(pump_->drain());
+  EXPECT_TRUE(drain());
   EXPECT_EQ(ex->sink.heads, 1);
   EXPECT_EQ(ex->sink.body_calls, 1);
   EXPECT_LE(ex->sink.body.size(), kChunk);
@@ -404,18 +376,18 @@ TEST_F(DirOriginTest, BackpressurePausesUntilResume) {
 
   ex->fetch->resume();
   EXPECT_EQ(ex->sink.body_calls, 1);  // resume() does not deliver synchronously
-  EXPECT_TRUE(pump_->drain());
+  EXPECT_TRUE(drain());
   EXPECT_EQ(ex->sink.body_calls, 2);
   EXPECT_LE(ex->sink.body.size(), 2 * kChunk);
 
   ex->fetch->resume();
   ex->fetch->resume();  // a second resume while a read is in flight changes nothing
-  EXPECT_TRUE(pump_->drain());
+  EXPECT_TRUE(drain());
   EXPECT_EQ(ex->sink.body_calls, 3);
 
   ex->sink.on_body = nullptr;
   ex->fetch->resume();
-  EXPECT_TRUE(pump_->until([&] { return ex->sink.dones > 0; }));
+  EXPECT_TRUE(pumpUntil([&] { return ex->sink.dones > 0; }));
   EXPECT_EQ(ex->sink.error, FetchError::None);
   EXPECT_EQ(fnv1a(ex->sink.body), fnv1a(large_));
   EXPECT_EQ(ex->sink.violations, 0);
@@ -428,7 +400,7 @@ TEST_F(DirOriginTest, DestroyingTheFetchCancelsSilently) {
   a->fetch.reset();
   // (b) after the head, while a read is in flight.
   auto b = start("GET", "/large.bin");
-  EXPECT_TRUE(pump_->until([&] { return b->sink.heads > 0; }));
+  EXPECT_TRUE(pumpUntil([&] { return b->sink.heads > 0; }));
   b->fetch.reset();
   // (c) from inside onOriginBody.
   auto c = start("GET", "/large.bin");
@@ -445,9 +417,9 @@ TEST_F(DirOriginTest, DestroyingTheFetchCancelsSilently) {
   auto f = start("GET", "/index.html");
   f->sink.on_head = [&] { f->fetch.reset(); };
 
-  EXPECT_TRUE(pump_->drain());
+  EXPECT_TRUE(drain());
   d->fetch.reset();
-  EXPECT_TRUE(pump_->drain());
+  EXPECT_TRUE(drain());
 
   EXPECT_EQ(a->sink.callbacks(), 0);
   EXPECT_EQ(b->sink.body_calls, 0);
@@ -466,22 +438,45 @@ TEST_F(DirOriginTest, DestroyingTheFetchCancelsSilently) {
   EXPECT_EQ(openFdCount(), fds_before);  // every opened file was closed
 }
 
+// Destroys a fetch after 0, 1, 2, ... loop turns, so cancellation lands in every phase of the
+// fs chain (realpath, open, fstat, read) in turn. Nothing may be called after the destructor.
+TEST_F(DirOriginTest, DestroyAfterEveryNumberOfTurns) {
+  const std::size_t fds_before = openFdCount();
+  for (int turns = 0; turns < 12; ++turns) {
+    for (const char* path : {"/large.bin", "/index.html", "/missing", "/link-out"}) {
+      auto ex = start("GET", path);
+      test::pumpTurns(&loop_, turns);
+      const int seen = ex->sink.callbacks();
+      ex->fetch.reset();
+      EXPECT_TRUE(drain());
+      EXPECT_EQ(ex->sink.callbacks(), seen) << path << " after " << turns << " turns";
+      EXPECT_EQ(ex->sink.violations, 0);
+    }
+  }
+  // And from inside onOriginDone.
+  auto ex = start("GET", "/index.html");
+  ex->sink.on_done = [&] { ex->fetch.reset(); };
+  EXPECT_TRUE(drain());
+  EXPECT_EQ(ex->sink.dones, 1);
+  EXPECT_EQ(openFdCount(), fds_before);
+}
+
 TEST_F(DirOriginTest, FetchMayOutliveTheClient) {
   auto ex = start("GET", "/large.bin");
   client_.reset();
-  EXPECT_TRUE(pump_->until([&] { return ex->sink.dones > 0; }));
+  EXPECT_TRUE(pumpUntil([&] { return ex->sink.dones > 0; }));
   EXPECT_EQ(ex->sink.body.size(), kLargeSize);
 }
 
 TEST_F(DirOriginTest, FileShrinkingMidBodyCutsItShort) {
   auto ex = start("GET", "/large.bin");
   ex->sink.on_body = [](std::string_view) { return false; };
-  EXPECT_TRUE(pump_->drain());
+  EXPECT_TRUE(drain());
   ASSERT_EQ(ex->sink.body_calls, 1);
   fs::resize_file(root_ / "large.bin", kChunk);  // exactly what was already read
   ex->sink.on_body = nullptr;
   ex->fetch->resume();
-  EXPECT_TRUE(pump_->until([&] { return ex->sink.dones > 0; }));
+  EXPECT_TRUE(pumpUntil([&] { return ex->sink.dones > 0; }));
   EXPECT_EQ(ex->sink.head.status, 200);
   EXPECT_EQ(ex->sink.error, FetchError::Internal);
   EXPECT_EQ(ex->sink.body.size(), kChunk);
@@ -515,7 +510,7 @@ TEST_F(DirOriginTest, UnresolvableRootAnswers500) {
   DirOriginClient broken(&loop_, conf::DirOrigin{(base_ / "no-such-dir").string()});
   EXPECT_TRUE(broken.root().empty());
   auto ex = start("GET", "/index.html", {}, &broken);
-  EXPECT_TRUE(pump_->until([&] { return ex->sink.dones > 0; }));
+  EXPECT_TRUE(pumpUntil([&] { return ex->sink.dones > 0; }));
   EXPECT_EQ(ex->sink.head.status, 500);
   EXPECT_EQ(ex->sink.error, FetchError::None);
 }
