@@ -73,7 +73,7 @@ void readServer(TableReader& root, ParseContext& ctx) {
   std::optional<TableReader> t = root.table("server");
   if (!t) return;
   t->getInt("workers", s.workers, 0, kMaxWorkers);
-  t->getListenList("listen", s.listen);
+  const bool listen_ok = t->getListenList("listen", s.listen);
   t->getSize("max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
   t->getSize("max_body_bytes", s.max_body_bytes, 1);
   t->getUint("header_timeout_ms", s.header_timeout_ms, 1);
@@ -85,7 +85,8 @@ void readServer(TableReader& root, ParseContext& ctx) {
     readTls(*tls, ctx, *s.tls);
   }
   const bool any_tls_listener = s.tls && !s.tls->listen.empty();
-  if (s.listen.empty() && !any_tls_listener && !t->has("tls")) {
+  // (An invalid listen entry or [server.tls] was reported already: no derived error.)
+  if ((listen_ok || !t->has("listen")) && s.listen.empty() && !any_tls_listener && !t->has("tls")) {
     t->error("listen", "at least one listener is required (server.listen or server.tls.listen)");
   }
   if (s.tls && s.tls->redirect_http && s.listen.empty()) {

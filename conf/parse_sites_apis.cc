@@ -196,7 +196,8 @@ bool readRoute(TableReader& t, ParseContext& ctx, ApiRoute& route, ResourceTempl
 }
 
 // A caching stage keys a route on its resource path plus the declared cache_key parameters only
-// (as API Gateway does): path parameters left out make different resources share one entry.
+// (as API Gateway does): path parameters left out make different resources share one entry, and
+// a route without any cache_key ignores the query string. Both are legal, hence warnings.
 void warnUncachedParams(TableReader& t, const Api& api, const ApiRoute& route, const ResourceTemplate& tmpl) {
   if (route.mock) return;
   const auto caching = std::find_if(api.stages.begin(), api.stages.end(),
@@ -210,7 +211,13 @@ void warnUncachedParams(TableReader& t, const Api& api, const ApiRoute& route, c
       missing.push_back("{" + s.text + "}");
     }
   }
-  if (missing.empty()) return;
+  if (missing.empty()) {
+    if (!t.has("cache_key")) {
+      t.warning("path", "stage \"" + caching->name + "\" caches this route but it has no cache_key: entries are keyed "
+                        "on the resource path only (query strings and headers ignored)");
+    }
+    return;
+  }
   std::string list;
   for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
   t.warning(t.has("cache_key") ? "cache_key" : "path",

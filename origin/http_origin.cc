@@ -196,7 +196,9 @@ bool HttpTransfer::configure() {
     // CURLOPT_POST + a read callback streams the body; CUSTOMREQUEST only renames the method.
     set(CURLOPT_POST, 1L);
     curl_off_t size = 0;
-    if (spec_.has_body) size = spec_.body_length_hint > 0 ? static_cast<curl_off_t>(spec_.body_length_hint) : -1;
+    if (spec_.has_body) {
+      size = spec_.body_length_hint > 0 ? static_cast<curl_off_t>(spec_.body_length_hint) : -1;
+    }
     set(CURLOPT_POSTFIELDSIZE_LARGE, size);
     set(CURLOPT_READFUNCTION, &HttpTransfer::onRead);
     set(CURLOPT_READDATA, static_cast<void*>(this));
@@ -218,18 +220,25 @@ bool HttpTransfer::configure() {
     // "Name;" is libcurl's spelling of an empty field ("Name:" would delete the field).
     append(e.value.empty() ? e.name + ";" : e.name + ": " + e.value);
   }
-  // An empty "Name:" suppresses what libcurl would add on its own.
-  append("Expect:");
-  if (!spec_.headers.has("Accept")) append("Accept:");
-  if (body_mode && !spec_.headers.has("Content-Type")) append("Content-Type:");
+  // An empty "Name:" suppresses what libcurl would add on its own. Not when signing: libcurl
+  // 7.88's SigV4 signs every listed header, the suppressors included, and the server would then
+  // miss headers it never received. (Signed requests are the s3 origin's GET/HEAD: no Expect
+  // or Content-Type arise, and libcurl's "Accept: */*" is harmless there.)
+  const bool signing = !spec_.aws_sigv4.empty();
+  if (!signing) {
+    append("Expect:");
+    if (!spec_.headers.has("Accept")) append("Accept:");
+    if (body_mode && !spec_.headers.has("Content-Type")) append("Content-Type:");
+  }
   if (spec_.has_body && spec_.body_length_hint == 0 && !head) {
     append("Transfer-Encoding: chunked");
   }
   set(CURLOPT_HTTPHEADER, header_list_);
 
-  if (!spec_.aws_sigv4.empty()) {
+  if (signing) {
     set(CURLOPT_AWS_SIGV4, spec_.aws_sigv4.c_str());
-    set(CURLOPT_USERPWD, spec_.userpwd.c_str());
+    set(CURLOPT_USERNAME, spec_.aws_access_key.c_str());
+    set(CURLOPT_PASSWORD, spec_.aws_secret_key.c_str());
   }
   return rc == CURLE_OK;
 }

@@ -35,8 +35,11 @@ struct HttpFetchSpec {
   std::uint64_t body_length_hint = 0;  // exact length if known (Content-Length), 0: chunked
   std::uint64_t timeout_ms = 10000;    // whole-transfer budget (CURLOPT_TIMEOUT_MS)
   std::uint64_t connect_timeout_ms = 2000;
-  std::string aws_sigv4;  // CURLOPT_AWS_SIGV4 provider string when non-empty (s3)
-  std::string userpwd;    // CURLOPT_USERPWD when non-empty ("access:secret" for SigV4)
+  // AWS Signature V4 (s3): CURLOPT_AWS_SIGV4 provider string ("aws:amz:<region>:s3") and the
+  // credentials (CURLOPT_USERNAME / CURLOPT_PASSWORD). Unsigned when aws_sigv4 is empty.
+  std::string aws_sigv4;
+  std::string aws_access_key;
+  std::string aws_secret_key;
 };
 
 // Starts `spec` on `multi`. Never null and never calls `sink` synchronously: a setup failure is

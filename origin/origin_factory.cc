@@ -7,6 +7,7 @@
 #include "origin/dir_origin.h"
 #include "origin/http_origin.h"
 #include "origin/lambda_origin.h"
+#include "origin/s3_origin.h"
 
 namespace portico::origin {
 
@@ -24,7 +25,8 @@ OriginClientPtr makeOriginClient(const conf::OriginConfig& cfg, const OriginCont
           return std::make_unique<LambdaOriginClient>(ctx.loop, *ctx.curl, spec);
         } else {
           static_assert(std::is_same_v<T, conf::S3Origin>);
-          return nullptr;  // not implemented yet: see the header
+          if (ctx.curl == nullptr) return nullptr;
+          return std::make_unique<S3OriginClient>(*ctx.curl, spec);
         }
       },
       cfg.spec);

@@ -18,9 +18,10 @@ struct OriginContext {
 };
 
 // Chooses by cfg.spec's alternative: dir -> DirOriginClient, http -> HttpOriginClient,
-// lambda -> LambdaOriginClient, s3 -> S3OriginClient. Returns nullptr when the origin type is
-// not available in this build, or when a curl-based origin is asked for without ctx.curl; the
-// caller treats nullptr as a configuration it cannot serve (an error at startup).
+// lambda -> LambdaOriginClient, s3 -> S3OriginClient. Returns nullptr when a curl-based origin
+// (http, lambda, s3) is asked for without ctx.curl; the caller treats nullptr as a
+// configuration it cannot serve (an error at startup). Every type is implemented today; a
+// future type without an implementation would also answer nullptr.
 OriginClientPtr makeOriginClient(const conf::OriginConfig& cfg, const OriginContext& ctx);
 
 }  // namespace portico::origin

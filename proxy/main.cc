@@ -12,6 +12,7 @@
 
 #include "conf/config_parser.h"
 #include "proxy/server.h"
+#include "proxy/stats/log.h"
 
 namespace {
 
@@ -51,11 +52,18 @@ int main(int argc, char** argv) {
       conf_path.empty()
           ? portico::conf::parseConfig(portico::proxy::kEmbeddedConfig, "<embedded>", ".")
           : portico::conf::loadConfigFile(conf_path);
-  for (const auto& w : result.warnings) std::fprintf(stderr, "%s\n", w.toString().c_str());
   if (!result.ok()) {
+    for (const auto& w : result.warnings) std::fprintf(stderr, "%s\n", w.toString().c_str());
     for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.toString().c_str());
     if (result.errors.empty()) std::fprintf(stderr, "%s: invalid configuration\n", conf_path.c_str());
     return 1;
+  }
+  for (const auto& w : result.warnings) {
+    if (test_only) {
+      std::fprintf(stderr, "%s\n", w.toString().c_str());
+    } else {
+      portico::proxy::logEvent("warn", "configuration warning", {{"warning", w.toString()}});
+    }
   }
   if (test_only) {
     std::printf("%s: configuration ok\n", conf_path.empty() ? "<embedded>" : conf_path.c_str());

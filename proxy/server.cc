@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
@@ -37,6 +38,8 @@ Server::Server(conf::ConfigPtr config, std::string conf_path)
 }
 
 Server::~Server() {
+  for (uv_signal_t* s : signals_) core::closeAndDelete(s);
+  signals_.clear();
   workers_.clear();
   admin_.reset();
   core::closeLoop(&loop_);
@@ -49,6 +52,14 @@ int Server::run() {
     logEvent("error", "start-up failed", {{"error", error}});
     return 1;
   }
+  // Signals first: once a "listening" line is out, SIGHUP and SIGTERM must already be handled.
+  for (int signum : {SIGHUP, SIGTERM, SIGINT}) {
+    auto* sig = new uv_signal_t;
+    uv_signal_init(&loop_, sig);
+    sig->data = this;
+    uv_signal_start(sig, &Server::onSignal, signum);
+    signals_.push_back(sig);
+  }
   const conf::ServerConfig& sc = config_->server;
   int n = workerCount(sc);
   std::vector<std::vector<int>> fds(static_cast<std::size_t>(n));
@@ -59,14 +70,22 @@ int Server::run() {
       logEvent("error", "cannot listen", {{"addr", addr.toString()}, {"error", error}});
       return 1;
     }
-    for (int i = 0; i < n; ++i) fds[static_cast<std::size_t>(i)].push_back(socks[static_cast<std::size_t>(i)]);
+    for (int i = 0; i < n; ++i) {
+      // listen() now, so connections queue from the moment the address is announced; the
+      // worker's uv_listen() later only starts accepting.
+      if (::listen(socks[static_cast<std::size_t>(i)], 1024) != 0) {
+        logEvent("error", "cannot listen", {{"addr", bound.toString()}, {"error", "listen() failed"}});
+        return 1;
+      }
+      fds[static_cast<std::size_t>(i)].push_back(socks[static_cast<std::size_t>(i)]);
+    }
     logEvent("info", "listening", {{"listener", "http"}, {"addr", bound.toString()}, {"workers", n}});
   }
   if (config_->admin.listen) {
     conf::ListenAddress bound;
     int fd = bindSingle(*config_->admin.listen, bound, error);
     admin_ = std::make_unique<AdminServer>(&loop_, registry_);
-    if (fd < 0 || admin_->listen(fd) != 0) {
+    if (fd < 0 || ::listen(fd, 128) != 0 || admin_->listen(fd) != 0) {
       logEvent("error", "cannot listen", {{"addr", config_->admin.listen->toString()}, {"error", error}});
       return 1;
     }
@@ -77,13 +96,6 @@ int Server::run() {
   }
   for (auto& w : workers_) w->start();
 
-  for (int signum : {SIGHUP, SIGTERM, SIGINT}) {
-    auto* sig = new uv_signal_t;
-    uv_signal_init(&loop_, sig);
-    sig->data = this;
-    uv_signal_start(sig, &Server::onSignal, signum);
-    signals_.push_back(sig);
-  }
   logEvent("info", "started", {{"version", PORTICO_VERSION}, {"conf", config_->source_path}, {"workers", n}});
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
@@ -138,9 +150,10 @@ void Server::shutdown(const char* signal_name) {
   logEvent("info", "draining", {{"signal", signal_name}, {"timeout_ms", config_->server.drain_timeout_ms}});
   for (auto& w : workers_) w->drain(config_->server.drain_timeout_ms);
   if (admin_) admin_->close();
-  for (uv_signal_t* s : signals_) core::closeAndDelete(s);
-  signals_.clear();
-  // The main loop ends once its handles are closed; run() then joins the workers.
+  // The signal handlers stay installed (a second SIGTERM must not kill a draining process) but
+  // no longer keep the loop alive: it ends once the admin listener is closed, and run() then
+  // joins the workers.
+  for (uv_signal_t* s : signals_) uv_unref(reinterpret_cast<uv_handle_t*>(s));
 }
 
 }  // namespace portico::proxy

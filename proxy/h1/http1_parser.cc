@@ -1,5 +1,6 @@
 #include "proxy/h1/http1_parser.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace portico::proxy {
@@ -32,6 +33,7 @@ Http1Parser::Http1Parser(Http1ParserEvents& events, ParseLimits limits)
   settings_.on_headers_complete = &Http1Parser::onHeadersComplete;
   settings_.on_body = &Http1Parser::onBody;
   settings_.on_message_complete = &Http1Parser::onMessageComplete;
+  settings_.on_chunk_header = &Http1Parser::onChunkHeader;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
 }
@@ -87,9 +89,27 @@ int Http1Parser::onHeaderField(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 
+bool Http1Parser::precededByNewline(const char* at) const {
+  const char* q = at;
+  while (q > data_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+  if (q > data_begin_) return q[-1] == '\n';
+  // Reached the start of this feed: continue into the tail of the previous one.
+  for (int i = 1; i >= 0; --i) {
+    char c = prev_tail_[i];
+    if (c == ' ' || c == '\t') continue;
+    return c == '\n';
+  }
+  return false;
+}
+
 int Http1Parser::onHeaderValue(llhttp_t* p, const char* at, std::size_t len) {
   Http1Parser* s = self(p);
   if (!s->addHeadBytes(len)) return s->fail(431, "request head too large");
+  // RFC 9112 §5.2: obsolete line folding (a value continued on a line starting with SP/HT) is
+  // rejected, never unfolded: a folded Transfer-Encoding is a classic smuggling vector.
+  if (len > 0 && s->precededByNewline(at)) {
+    return s->fail(400, "obsolete line folding in a header field");
+  }
   s->in_value_ = true;
   s->value_.append(at, len);
   return 0;
@@ -97,6 +117,11 @@ int Http1Parser::onHeaderValue(llhttp_t* p, const char* at, std::size_t len) {
 
 int Http1Parser::onHeaderValueComplete(llhttp_t* p) {
   Http1Parser* s = self(p);
+  // RFC 9112 §5.2: obsolete line folding is rejected, never unfolded (a folded
+  // Transfer-Encoding is a classic smuggling vector).
+  if (s->value_.find_first_of("\r\n") != std::string::npos) {
+    return s->fail(400, "obsolete line folding in a header field");
+  }
   s->head_.headers.add(s->field_, core::trimOws(s->value_));
   s->field_.clear();
   s->value_.clear();
@@ -110,6 +135,7 @@ int Http1Parser::validateHead(RequestFraming& framing) {
   h.http_minor = llhttp_get_http_minor(&parser_);
   if (h.http_major != 1) return fail(505, "HTTP version not supported");
   if (!isToken(h.method)) return fail(400, "invalid method");
+  if (h.method == "CONNECT") return fail(405, "CONNECT is not supported");
 
   std::string authority;
   if (!core::splitTarget(h.target, h.path, h.query, &authority)) {
@@ -131,6 +157,8 @@ int Http1Parser::validateHead(RequestFraming& framing) {
   auto te = h.headers.getJoined("transfer-encoding");
   auto cls = h.headers.getAll("content-length");
   if (te && !cls.empty()) return fail(400, "both Transfer-Encoding and Content-Length");
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+  if (te && h.http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
   if (te) {
     if (!core::iequals(core::trimOws(*te), "chunked")) {
       return fail(400, "unsupported Transfer-Encoding");
@@ -154,9 +182,7 @@ int Http1Parser::validateHead(RequestFraming& framing) {
     if (!core::iequals(*expect, "100-continue")) return fail(417, "unsupported expectation");
     framing.expect_continue = h.http_minor >= 1;
   }
-  if (llhttp_get_upgrade(&parser_) || h.method == "CONNECT") {
-    return fail(h.method == "CONNECT" ? 405 : 400, "upgrade and CONNECT are not supported");
-  }
+  if (llhttp_get_upgrade(&parser_)) return fail(400, "protocol upgrade is not supported");
   return 0;
 }
 
@@ -174,9 +200,33 @@ int Http1Parser::onBody(llhttp_t* p, const char* at, std::size_t len) {
   Http1Parser* s = self(p);
   s->body_bytes_ += len;
   if (s->body_bytes_ > s->limits_.max_body_bytes) return s->fail(413, "request body too large");
+  if (p->flags & F_CHUNKED) {
+    s->chunk_remaining_ -= std::min<std::uint64_t>(len, s->chunk_remaining_);
+    if (s->chunk_remaining_ == 0) {
+      s->crlf_pending_ = 2;
+      if (!s->checkChunkTerminator(at + len)) return s->fail(400, "malformed chunk: no CRLF after chunk data");
+    }
+  }
   s->events_.onRequestBody(std::string_view(at, len));
   if (s->pause_requested_) return HPE_PAUSED;
   return 0;
+}
+
+int Http1Parser::onChunkHeader(llhttp_t* p) {
+  Http1Parser* s = self(p);
+  s->chunk_remaining_ = p->content_length;
+  return 0;
+}
+
+// Checks that chunk data is followed by exactly CRLF (RFC 9112 §7.1), starting at `from`.
+bool Http1Parser::checkChunkTerminator(const char* from) {
+  static constexpr char kCrlf[2] = {'\r', '\n'};
+  while (crlf_pending_ > 0 && from < data_end_) {
+    if (*from != kCrlf[2 - crlf_pending_]) return false;
+    --crlf_pending_;
+    ++from;
+  }
+  return true;
 }
 
 int Http1Parser::onMessageComplete(llhttp_t* p) {
@@ -192,8 +242,24 @@ Http1Parser::Result Http1Parser::feed(std::string_view data, std::size_t& consum
   if (state_ == State::Error) return Result::Error;
   if (state_ == State::Done) return Result::MessageBoundary;
   if (data.empty()) return Result::Ok;
-  // The head limit also bounds a head that arrives before llhttp reports any field.
+  data_begin_ = data.data();
+  data_end_ = data.data() + data.size();
+  if (crlf_pending_ > 0 && !checkChunkTerminator(data_begin_)) {
+    fail(400, "malformed chunk: no CRLF after chunk data");
+    return Result::Error;
+  }
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+  if (err == HPE_OK || err == HPE_PAUSED) {
+    std::size_t used = err == HPE_OK ? data.size()
+                                     : static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data());
+    if (used >= 2) {
+      prev_tail_[0] = data[used - 2];
+      prev_tail_[1] = data[used - 1];
+    } else if (used == 1) {
+      prev_tail_[0] = prev_tail_[1];
+      prev_tail_[1] = data[0];
+    }
+  }
   if (err == HPE_OK) {
     consumed = data.size();
     if (state_ == State::Head && !addHeadBytes(0)) {

@@ -82,9 +82,12 @@ class Http1Parser {
   static int onHeaderValueComplete(llhttp_t* p);
   static int onHeadersComplete(llhttp_t* p);
   static int onBody(llhttp_t* p, const char* at, std::size_t len);
+  static int onChunkHeader(llhttp_t* p);
   static int onMessageComplete(llhttp_t* p);
 
   int fail(int status, std::string reason);
+  bool precededByNewline(const char* at) const;
+  bool checkChunkTerminator(const char* from);
   bool addHeadBytes(std::size_t n);
   int validateHead(RequestFraming& framing);
 
@@ -103,6 +106,13 @@ class Http1Parser {
   std::string field_;
   std::string value_;
   bool in_value_ = false;
+  // llhttp 8.1 neither rejects obsolete line folding nor checks the CRLF after chunk data; both
+  // are smuggling vectors, so the parser checks them against the raw bytes itself.
+  const char* data_begin_ = nullptr;
+  const char* data_end_ = nullptr;
+  char prev_tail_[2] = {0, 0};    // the last bytes of the previous feed
+  std::uint64_t chunk_remaining_ = 0;
+  int crlf_pending_ = 0;          // bytes of the chunk-data CRLF still to check (next feed)
 };
 
 }  // namespace portico::proxy

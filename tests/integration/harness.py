@@ -65,6 +65,14 @@ def free_port():
     return port
 
 
+def _accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 class LineCollector:
     """Reads a pipe line by line on a thread; lines can be waited for with a predicate."""
 
@@ -142,7 +150,7 @@ class Portico:
     when the conf has an [admin] table.
     """
 
-    def __init__(self, conf_text, *, tmpdir=None, expect=None, env=None, start=True):
+    def __init__(self, conf_text, *, tmpdir=None, expect=None, env=None, start=True, wait_accept=True):
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="portico-it-")
         self._own_tmp = tmpdir is None
         self.conf_path = os.path.join(self.tmpdir, "portico.toml")
@@ -152,6 +160,7 @@ class Portico:
         if expect is None:
             expect = ("http", "admin") if re.search(r"^\s*\[admin\]", conf_text, re.M) else ("http",)
         self.expect = tuple(expect)
+        self.wait_accept = wait_accept
         self.write_conf(conf_text)
         if start:
             self.start()
@@ -198,6 +207,13 @@ class Portico:
             host, _, port = str(obj.get("addr", "")).rpartition(":")
             if kind and port.isdigit() and kind not in self.ports:
                 self.ports[kind] = int(port)
+        if self.wait_accept:
+            # The contract is that a listener accepts once its line is logged (test_cli checks
+            # exactly that); here, give it a bounded moment so one race does not fail every test.
+            for kind, port in self.ports.items():
+                if not wait_until(lambda: _accepts(port), max(0.5, deadline - time.monotonic())):
+                    self.kill()
+                    raise AssertionError("portico %s listener on port %d never accepted" % (kind, port))
         return self
 
     @property
@@ -364,7 +380,11 @@ class RawConn:
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
-        self.sock.connect(("127.0.0.1", port))
+        try:
+            self.sock.connect(("127.0.0.1", port))
+        except OSError:
+            self.sock.close()
+            raise
         self.timeout = timeout
         self.buf = bytearray()
 
@@ -519,7 +539,7 @@ def parse_metrics(text):
     return samples, types
 
 
-def metric(samples, name, **labels):
+def metric(samples, name, /, **labels):
     """Sum of the samples named `name` whose labels include `labels` (0 if none)."""
     total = 0.0
     for n, l, v in samples:

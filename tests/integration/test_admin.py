@@ -67,7 +67,8 @@ class AdminTest(unittest.TestCase):
         cls.portico.close()
         cls.upstream.close()
 
-    def requests_total(self, samples, **labels):
+    @staticmethod
+    def requests_total(samples, **labels):
         return metric(samples, "portico_requests_total", **labels)
 
     def test_healthz(self):
@@ -106,9 +107,12 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(request(self.port, "GET", "/missing", host="www.test").status, 404)
         self.assertEqual(request(self.port, "GET", "/prod/status", host="api.test").status, 200)
         self.assertEqual(request(self.port, "GET", "/prod/nope", host="api.test").status, 403)
-        after = wait_until(lambda: (lambda s: s if self.requests_total(
-            s, kind="api", name="shop", stage="prod", code="4xx") >= 1 + self.requests_total(
-            before, kind="api", name="shop", stage="prod", code="4xx") else None)(scrape(self.admin)), 3)
+        api_4xx = dict(kind="api", name="shop", stage="prod", code="4xx")
+
+        def counted():
+            s = scrape(self.admin)
+            return s if self.requests_total(s, **api_4xx) >= self.requests_total(before, **api_4xx) + 1 else None
+        after = wait_until(counted, 3)
         self.assertTrue(after, "api 4xx never counted")
         delta = lambda **l: self.requests_total(after, **l) - self.requests_total(before, **l)
         self.assertEqual(delta(kind="site", name="www", stage="", code="2xx"), 3)

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import PORTICO_BIN, SOURCE_DIR, LineCollector, Portico, request, run_portico
+from harness import PORTICO_BIN, SOURCE_DIR, LineCollector, Portico, request, run_portico, wait_until
 
 VALID_CONF = """\
 [server]
@@ -60,8 +60,8 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.strip(), "%s: configuration ok" % path)
 
-    def test_check_demo_conf_from_repo_root(self):
-        rc, out, err = run_portico(["-t", "-c", "deploy/demo/portico.toml"], cwd=SOURCE_DIR)
+    def test_check_embedded_demo_conf(self):
+        rc, out, err = run_portico(["-t"], cwd=SOURCE_DIR)
         self.assertEqual(rc, 0, err)
         self.assertIn("configuration ok", out)
 
@@ -75,7 +75,9 @@ class CliTest(unittest.TestCase):
         text = text.replace('root = "deploy/demo/site"',
                             'root = "%s"' % os.path.join(SOURCE_DIR, "deploy", "demo", "site"))
         path = self.write("example.toml", text)
-        rc, out, err = run_portico(["-t", "-c", path])
+        # Secrets come from the environment: the example names these variables.
+        env = dict(os.environ, PORTICO_ADMIN_TOKEN="t", AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="s")
+        rc, out, err = run_portico(["-t", "-c", path], env=env)
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.strip(), "%s: configuration ok" % path)
 
@@ -102,7 +104,8 @@ class CliTest(unittest.TestCase):
         path = self.write("ref.toml", VALID_CONF.replace('origin = "files"', 'origin = "nope"'))
         rc, out, err = run_portico(["-t", "-c", path])
         self.assertEqual(rc, 1)
-        line = next(i + 1 for i, l in enumerate(open(path).read().splitlines()) if 'origin = "nope"' in l)
+        with open(path) as f:
+            line = next(i + 1 for i, l in enumerate(f.read().splitlines()) if 'origin = "nope"' in l)
         self.assertRegex(err, r"(?m)^%s:%d: sites.*origin: " % (re.escape(path), line))
 
     def test_check_toml_syntax_error(self):
@@ -122,6 +125,19 @@ class CliTest(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertTrue(err.strip())
 
+    def test_listener_accepts_as_soon_as_it_is_logged(self):
+        # Tests and scripts read the port from the "listening" line and connect at once.
+        for _ in range(3):
+            p = Portico(VALID_CONF, tmpdir=self.tmp, wait_accept=False)
+            try:
+                for kind, port in sorted(p.ports.items()):
+                    with socket.create_connection(("127.0.0.1", port), timeout=2):
+                        pass
+            except ConnectionRefusedError:
+                self.fail("%s listener on port %d refused a connection after its listening line" % (kind, port))
+            finally:
+                p.close()
+
     def test_run_with_conf_serves_and_exits_0_on_sigterm(self):
         with open(os.path.join(self.tmp, "index.html"), "w") as f:
             f.write("<p>cli</p>")
@@ -135,8 +151,11 @@ class CliTest(unittest.TestCase):
         for obj in p.stderr.json_lines():  # every log line is a JSON object with level and msg
             self.assertIn("level", obj)
             self.assertIn("msg", obj)
-        for line in p.stderr.snapshot():
-            json.loads(line)
+        for line in p.stderr.snapshot():  # when running, every log line is JSON (-t prints text)
+            try:
+                json.loads(line)
+            except ValueError:
+                self.fail("non-JSON line on stderr: %r" % line)
 
 
 def port_busy(port):
@@ -148,6 +167,14 @@ def port_busy(port):
         return True
     finally:
         s.close()
+
+
+def port_free_to_connect(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except OSError:
+        return True
 
 
 class DemoTest(unittest.TestCase):
@@ -169,6 +196,7 @@ class DemoTest(unittest.TestCase):
                 break
             seen.add(obj.get("listener"))
         self.assertEqual(seen, {"http", "admin"}, "\n".join(err.snapshot()))
+        self.assertTrue(wait_until(lambda: not port_free_to_connect(8080), 5))
         r = request(8080, "GET", "/", host="localhost")
         self.assertEqual(r.status, 200)
         with open(os.path.join(SOURCE_DIR, "deploy", "demo", "site", "index.html"), "rb") as f:

@@ -10,7 +10,7 @@ response is scripted by the request's query string:
   cc=VALUE         Cache-Control (default "no-store": responses are not cached)
   hdr_NAME=VALUE   add response header NAME
   hop=1            add hop-by-hop headers (Connection: X-Hop-Drop, X-Hop-Drop, Keep-Alive,
-                   Proxy-Authenticate, Upgrade) next to X-Hop-Keep
+                   Proxy-Connection, Upgrade) next to X-Hop-Keep
   hold=1           send the head and the first 1000 body bytes, then wait for `release`
   truncate=1       announce Content-Length: size but send 10 bytes, then close
   close=1          Connection: close and close after the response
@@ -216,7 +216,7 @@ class Upstream:
                 headers.append((k[4:], v))
         if q.get("hop") == "1":
             headers += [("Connection", "X-Hop-Drop"), ("X-Hop-Drop", "1"), ("Keep-Alive", "timeout=5"),
-                        ("Proxy-Authenticate", "Basic"), ("Upgrade", "foo/1"), ("X-Hop-Keep", "1")]
+                        ("Proxy-Connection", "keep-alive"), ("Upgrade", "foo/1"), ("X-Hop-Keep", "1")]
         if close:
             headers.append(("Connection", "close"))
         chunked = q.get("chunked") == "1"

@@ -516,8 +516,8 @@ TEST_F(HttpOriginTest, FactoryChoosesByType) {
   OriginContext ctx{&loop_, multi_.get()};
   EXPECT_NE(dynamic_cast<HttpOriginClient*>(makeOriginClient(http, ctx).get()), nullptr);
   EXPECT_NE(makeOriginClient(lambda, ctx), nullptr);
+  EXPECT_NE(makeOriginClient(s3, ctx), nullptr);
   EXPECT_EQ(makeOriginClient(http, OriginContext{&loop_, nullptr}), nullptr);
-  (void)s3;
 }
 
 }  // namespace

@@ -54,6 +54,8 @@ std::string expand(const std::string& text, const std::string& expected) {
   return "t.toml:" + std::to_string(line) + ": " + m.suffix().str();
 }
 
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+
 class ConfigErrorsTest : public ::testing::TestWithParam<ErrorCase> {
  protected:
   ConfigErrorsTest() {
@@ -94,15 +96,15 @@ const ErrorCase kCases[] = {
      {"<1> sites[0].defualt_ttl_s: unknown key (did you mean \"default_ttl_s\"?)"}},
     {"UnknownNestedInline", kApi + "cache = { enabled = true, tll_s = 1 } #<1>\n",
      {"<1> apis[0].stages[0].cache.tll_s: unknown key"}},
-    {"WrongTypeString", "!workers_bad = 0\n[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = \"4\" #<2>\n",
+    {"WrongTypeString", "!workers_bad = 0 #<1>\n[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = \"4\" #<2>\n",
      {"<1> workers_bad: unknown key", "<2> server.workers: expected an integer, got a string"}},
     {"WrongTypeListElement", kSite + "[[sites]]\nname = \"b\"\nhosts = [\"b.test\", 7] #<1>\norigin = \"files\"\n",
      {"<1> sites[1].hosts[1]: expected a string, got an integer"}},
     {"WrongTypeBool", kSite + "compress = \"yes\" #<1>\n",
      {"<1> sites[0].compress: expected a boolean (true or false), got a string"}},
-    {"SitesNotArray", "sites = 5 #<1>\n", {"<1> sites: expected an array of tables, got an integer"}},
+    {"SitesNotArray", "!sites = 5 #<1>\n[server]\nlisten = [\":0\"]\n", {"<1> sites: expected an array of tables, got an integer"}},
     // ---- server ranges, sizes, listeners
-    {"WorkersRange", "!#<1>\n[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2000 #<2>\n",
+    {"WorkersRange", "!\n[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2000 #<2>\n",
      {"<2> server.workers: must be in [0, 1024] (got 2000)"}},
     {"TimeoutZero", "!\n[server]\nlisten = [\"127.0.0.1:0\"]\nheader_timeout_ms = 0 #<1>\nidle_timeout_ms = -5 #<2>\n",
      {"<1> server.header_timeout_ms: must be > 0 (got 0)", "<2> server.idle_timeout_ms: must be > 0 (got -5)"}},
@@ -149,13 +151,13 @@ const ErrorCase kCases[] = {
     {"OriginTimeout", "[origins.l]\ntype = \"lambda\"\nendpoint = \"http://h\"\nfunction = \"f\"\ntimeout_ms = 0 #<1>\n",
      {"<1> origins.l.timeout_ms: must be > 0"}},
     // ---- sites
-    {"SiteUnknownOrigin", "[[sites]] #<0>\nname = \"w\"\nhosts = [\"a.test\"]\norigin = \"nope\" #<1>\n"
+    {"SiteUnknownOrigin", "[[sites]]\nname = \"w\"\nhosts = [\"a.test\"]\norigin = \"nope\" #<1>\n"
                           "  [[sites.behaviors]]\n  path = \"/x/*\"\n  origin = \"nada\" #<2>\n",
      {"<1> sites[0].origin: unknown origin \"nope\" (defined: files, fn)", "<2> sites[0].behaviors[0].origin: unknown origin"}},
     {"SiteMissingKeys", "[[sites]] #<1>\nname = \"w\"\n", {"<1> sites[0].hosts: missing required key", "<1> sites[0].origin: missing required key"}},
     {"SiteTtlOrder", kSite + "default_ttl_s = 10 #<1>\nmin_ttl_s = 20\n",
      {"<1> sites[0].default_ttl_s: requires min_ttl_s <= default_ttl_s <= max_ttl_s (got 20 <= 10 <= 31536000)"}},
-    {"BehaviorTtlOrderAfterFallback", kSite + "max_ttl_s = 100\n  [[sites.behaviors]]\n  path = \"/a/*\"\n  default_ttl_s = 50\n"
+    {"BehaviorTtlOrderAfterFallback", kSite + "default_ttl_s = 60\nmax_ttl_s = 100\n  [[sites.behaviors]]\n  path = \"/a/*\"\n  default_ttl_s = 50\n"
                                               "  [[sites.behaviors]]\n  path = \"/b/*\"\n  default_ttl_s = 200 #<1>\n",
      {"<1> sites[0].behaviors[1].default_ttl_s: requires min_ttl_s <= default_ttl_s <= max_ttl_s (got 0 <= 200 <= 100)"}},
     {"NegativeTtl", kSite + "  [[sites.behaviors]]\n  path = \"/a\"\n  min_ttl_s = -1 #<1>\n",
@@ -199,8 +201,9 @@ const ErrorCase kCases[] = {
       "<1> apis[0].routes[0].cache_key.query: expected an array of strings", "<2> apis[0].routes[0].cache_ttl_s: must be in [0, 3600]"}},
     {"MockStatus", kApi + "[[apis.routes]]\npath = \"/m\"\nmock = { status = 99, headers = { X = 1 } } #<1>\n",
      {"<1> apis[0].routes[0].mock.status: must be in [100, 599] (got 99)", "<1> apis[0].routes[0].mock.headers.X: expected a string"}},
-    {"CorsMethods", kApi + "cors = { allow_methods = [\"GET\", \"BREW\"], max_age_s = -1 } #<1>\n",
-     {"<1> apis[0].cors.allow_methods: \"BREW\" is not one of", "<1> apis[0].cors.max_age_s: must be >= 0"}},
+    {"CorsMethods", "[[apis]]\nname = \"api\"\nhosts = [\"api.test\"]\n"
+                    "cors = { allow_methods = [\"GET\", \"BREW\"], max_age_s = -1 } #<1>\n[[apis.stages]]\nname = \"p\"\n",
+     {"<1> apis[0].cors.allow_methods: \"BREW\" is not one of", "<1> apis[0].cors.max_age_s: must be in [0, 3153600000] (got -1)"}},
     // ---- limits: hostile input is an error, not a crash or a hang
     {"NestingTooDeep", "!a = " + std::string(100000, '[') + std::string(100000, ']') + " #<1>\n",
      {"<1> arrays/tables nested deeper than 32 levels"}},
@@ -233,13 +236,62 @@ hosts = ["x.test"]
 )";
   const LoadResult r = parseConfig(text, "t.toml", dir.str());
   std::vector<std::string> got;
-  for (const ConfigError& e : r.errors) got.push_back(e.toString().substr(0, e.toString().find(':', 8)));
+  for (const ConfigError& e : r.errors) {
+    const std::string s = e.toString();  // "t.toml:2: server.workers: reason" -> up to the key
+    got.push_back(s.substr(0, s.find(": ", s.find(": ") + 2)));
+  }
   const std::vector<std::string> want = {
       "t.toml:2: server.workers", "t.toml:3: server.listen[1]", "t.toml:5: cache.memory",   "t.toml:8: origins.a.root",
       "t.toml:12: sites[0].origin", "t.toml:13: sites[0].colour", "t.toml:14: apis[0].stages", "t.toml:16: apis[0].hosts[0]",
   };
   EXPECT_EQ(got, want);
   EXPECT_EQ(r.config, nullptr);
+}
+
+// Suspicious but valid: warnings, not errors, each at its key's line.
+TEST(ConfigWarningsTest, StageCacheRoutesWithoutFullCacheKey) {
+  ScratchDir dir;
+  dir.mkdir("www");
+  const std::string text = std::string(kBase) + R"([[apis]]
+name = "api"
+hosts = ["api.test"]
+  [[apis.stages]]
+  name = "prod"
+  cache = { enabled = true }
+  [[apis.routes]]
+  path = "/search"
+  origin = "fn"
+  [[apis.routes]]
+  method = "GET"
+  path = "/item/{id}/{rev}"
+  origin = "fn"
+  cache_key = { path = ["id"] }
+  [[apis.routes]]
+  method = "POST"
+  path = "/item/{id}"
+  origin = "fn"
+  [[apis.routes]]
+  path = "/ok/{id}"
+  origin = "fn"
+  cache_key = { path = ["id"] }
+  [[apis.routes]]
+  path = "/mock/{id}"
+  mock = { body = "x" }
+[[sites]]
+name = "www"
+hosts = ["www.test"]
+origin = "files"
+)";
+  const LoadResult r = parseConfig(text, "t.toml", dir.str());
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> got;
+  for (const ConfigWarning& w : r.warnings) got.push_back(w.toString());
+  ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
+  EXPECT_TRUE(got[0].starts_with("t.toml:17: apis[0].routes[0].path: stage \"prod\" caches this route but it has no cache_key"))
+      << got[0];
+  EXPECT_TRUE(got[1].starts_with("t.toml:23: apis[0].routes[1].cache_key: stage \"prod\" caches this route but its cache "
+                                 "key omits {rev}"))
+      << got[1];
 }
 
 }  // namespace
