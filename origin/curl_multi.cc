@@ -120,6 +120,7 @@ CurlMulti::~CurlMulti() {
     t->easy_ = nullptr;
     t->multi_ = nullptr;
     t->scheduled_ = false;
+    t->onMultiGone();
   }
   transfers_.clear();
   pending_.clear();

@@ -21,9 +21,9 @@
 // worker's upstream connection pool.
 //
 // Lifetime: the destructor removes every easy handle still added (their transfers are told
-// nothing: no onCurlDone()/onDispatch() after that), detaches every registered transfer, cleans
-// up the multi handle (which closes pooled connections) and closes its uv handles. The loop must
-// run afterwards for the close callbacks (core::closeLoop does).
+// nothing but onMultiGone(): no onCurlDone()/onDispatch() after that), detaches every
+// registered transfer, cleans up the multi handle (which closes pooled connections) and closes
+// its uv handles. The loop must run afterwards for the close callbacks (core::closeLoop does).
 #include <uv.h>
 
 #include <cstddef>
@@ -73,6 +73,9 @@ class CurlTransfer {
   virtual void onCurlDone(int result) = 0;
   // Deliver whatever is buffered to the user. Runs outside libcurl; may destroy `this`.
   virtual void onDispatch() = 0;
+  // The CurlMulti is being destroyed: the easy handle is already out and multi() is nullptr.
+  // Release loop resources (timers) here; never call user code.
+  virtual void onMultiGone() {}
 
  private:
   friend class CurlMulti;

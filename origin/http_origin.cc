@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <utility>
+
+#include "proxy/core/uv_util.h"
 
 namespace portico::origin {
 namespace {
@@ -69,7 +72,8 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   }
 
   void start() {
-    if (!configure() || !startEasy(curl_)) fail(FetchError::Internal);
+    if (!configure() || !startEasy(curl_)) return fail(FetchError::Internal);
+    armDeadline();
   }
 
   // Fetch
@@ -92,20 +96,24 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
     ++resumes_;  // a resume() inside onOriginBody() overrides that call's `false`
     if (!user_paused_) return;
     user_paused_ = false;
+    armDeadline();  // waiting on the upstream again
     schedule();  // never deliver from inside resume(): the caller may be in onOriginBody()
   }
 
  private:
   // CurlTransfer
   void onCurlDone(int result) override {
+    stopDeadline();
     done_ = true;
     error_ = bad_response_ ? FetchError::BadResponse : mapCurlResult(result);
     if (error_ == FetchError::None && !head_complete_) error_ = FetchError::BadResponse;
   }
   void onDispatch() override;
+  void onMultiGone() override { deadline_.reset(); }
 
   bool configure();
   void fail(FetchError e) {
+    stopDeadline();
     done_ = true;
     error_ = e;
     schedule();
@@ -113,7 +121,26 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   void unpauseSend() {
     if (!send_paused_ || easy() == nullptr) return;
     send_paused_ = false;
+    armDeadline();
     curl_easy_pause(curl_, recv_paused_ ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+  }
+
+  // The upstream-wait clock (HttpFetchSpec::timeout_ms). Safe inside libcurl callbacks.
+  void armDeadline() {
+    if (spec_.timeout_ms == 0 || done_ || multi() == nullptr) return;
+    if (!deadline_) deadline_ = std::make_unique<core::Timer>(multi()->loop());
+    deadline_->start(spec_.timeout_ms, [this] { onDeadline(); });
+  }
+  void stopDeadline() {
+    if (deadline_) deadline_->stop();
+  }
+  // A uv timer callback: outside libcurl, so the easy handle may be removed here.
+  void onDeadline() {
+    if (done_ || easy() == nullptr) return;
+    detachEasy();
+    done_ = true;
+    error_ = FetchError::Timeout;
+    schedule();
   }
 
   // libcurl callbacks: buffer and flag only.
@@ -136,6 +163,7 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   CURL* curl_ = nullptr;
   curl_slist* header_list_ = nullptr;
   bool* destroyed_ = nullptr;  // set while onDispatch() runs user code
+  std::unique_ptr<core::Timer> deadline_;
 
   // Response head, built line by line by the header callback.
   core::ResponseHead head_;
@@ -180,7 +208,7 @@ bool HttpTransfer::configure() {
   set(CURLOPT_PATH_AS_IS, 1L);  // forward the path exactly; no dot-segment squashing
   set(CURLOPT_HTTP_CONTENT_DECODING, 0L);  // bytes pass through untouched
   set(CURLOPT_HTTP_TRANSFER_DECODING, 1L);  // but de-chunk: the proxy re-frames
-  set(CURLOPT_TIMEOUT_MS, static_cast<long>(spec_.timeout_ms));
+  set(CURLOPT_TIMEOUT_MS, static_cast<long>(spec_.total_timeout_ms));
   set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec_.connect_timeout_ms));
   set(CURLOPT_HEADERFUNCTION, &HttpTransfer::onHeader);
   set(CURLOPT_HEADERDATA, static_cast<void*>(this));
@@ -263,6 +291,7 @@ bool HttpTransfer::headerLine(std::string_view line) {
     }
     stripHopByHop(head_.headers);
     head_complete_ = true;
+    armDeadline();  // from now on: the longest silence between body bytes
     schedule();
     return true;
   }
@@ -320,6 +349,7 @@ size_t HttpTransfer::write(const char* data, size_t n) {
     rx_off_ = 0;
   }
   rx_.append(data, n);
+  armDeadline();
   schedule();
   return n;
 }
@@ -329,8 +359,10 @@ size_t HttpTransfer::read(char* buf, size_t cap) {
   if (avail == 0) {
     if (body_ended_) return 0;  // EOF: libcurl ends the body (last chunk if chunked)
     send_paused_ = true;
+    stopDeadline();  // waiting for our client, not for the upstream
     return CURL_READFUNC_PAUSE;
   }
+  armDeadline();
   std::size_t n = std::min(avail, cap);
   std::memcpy(buf, tx_.data() + tx_off_, n);
   tx_off_ += n;
@@ -366,7 +398,10 @@ void HttpTransfer::onDispatch() {
     const unsigned resumes = resumes_;
     bool more = sink_.onOriginBody(piece);
     if (destroyed) return;
-    if (!more && resumes_ == resumes) user_paused_ = true;
+    if (!more && resumes_ == resumes) {
+      user_paused_ = true;
+      stopDeadline();  // a slow client is not an origin timeout
+    }
   }
   if (rx_off_ == rx_.size()) {
     rx_.clear();

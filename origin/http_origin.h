@@ -10,7 +10,7 @@
 //
 // Mapping of libcurl results to FetchError:
 //   refused / unreachable / DNS / TLS handshake        -> ConnectFailed
-//   CURLE_OPERATION_TIMEDOUT (connect or whole budget) -> Timeout
+//   connect timeout, timeout_ms / total_timeout_ms     -> Timeout
 //   malformed or truncated HTTP, empty reply, reset    -> BadResponse
 //   bad URL, out of memory, libcurl refusing the setup -> Internal
 #include <cstdint>
@@ -33,7 +33,13 @@ struct HttpFetchSpec {
   core::HeaderMap headers;
   bool has_body = false;               // a body follows through Fetch::sendBody()/endBody()
   std::uint64_t body_length_hint = 0;  // exact length if known (Content-Length), 0: chunked
-  std::uint64_t timeout_ms = 10000;    // whole-transfer budget (CURLOPT_TIMEOUT_MS)
+  // How long the upstream may keep us waiting: until the response head is complete, and then
+  // between body bytes. The clock runs only while we wait on the upstream: it is reset by
+  // request-body bytes it takes, and stopped while the request body waits for the client or
+  // while the sink has paused delivery (a slow client never turns into an origin timeout).
+  // Expiry -> Timeout (with no head: 504; after a head: the body was cut short). 0: none.
+  std::uint64_t timeout_ms = 10000;
+  std::uint64_t total_timeout_ms = 0;  // whole-exchange budget (CURLOPT_TIMEOUT_MS), 0: none
   std::uint64_t connect_timeout_ms = 2000;
   // AWS Signature V4 (s3): CURLOPT_AWS_SIGV4 provider string ("aws:amz:<region>:s3") and the
   // credentials (CURLOPT_USERNAME / CURLOPT_PASSWORD). Unsigned when aws_sigv4 is empty.

@@ -162,7 +162,9 @@ class LambdaFetch final : public Fetch, public ResponseSink {
     spec.headers.add("X-Amz-Invocation-Type", "RequestResponse");
     spec.has_body = true;
     spec.body_length_hint = event.size();
+    // API Gateway's integration timeout covers the whole invocation.
     spec.timeout_ms = timeout_ms_;
+    spec.total_timeout_ms = timeout_ms_;
     spec.connect_timeout_ms = timeout_ms_;
     inner_ = startHttpFetch(multi_, std::move(spec), *this);
     inner_->sendBody(event);

@@ -19,6 +19,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -71,6 +72,19 @@ def _accepts(port):
         return True
     except OSError:
         return False
+
+
+def _catches(pid, signals):
+    """True when process pid has handlers installed for all of signals (/proc SigCgt)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    mask = int(line.split()[1], 16)
+                    return all(mask & (1 << (int(s) - 1)) for s in signals)
+    except OSError:
+        return False
+    return False
 
 
 class LineCollector:
@@ -155,6 +169,7 @@ class Portico:
         self._own_tmp = tmpdir is None
         self.conf_path = os.path.join(self.tmpdir, "portico.toml")
         self.proc = None
+        self._stopped = False  # set once we signalled or killed it
         self.ports = {}
         self.env = env
         if expect is None:
@@ -214,6 +229,12 @@ class Portico:
                 if not wait_until(lambda: _accepts(port), max(0.5, deadline - time.monotonic())):
                     self.kill()
                     raise AssertionError("portico %s listener on port %d never accepted" % (kind, port))
+            # Likewise, signals sent by a test must find their handlers installed (until then
+            # SIGHUP's default action kills the process).
+            if not wait_until(lambda: _catches(self.proc.pid, (signal.SIGHUP, signal.SIGTERM)),
+                              max(0.5, deadline - time.monotonic())):
+                self.kill()
+                raise AssertionError("portico does not catch SIGHUP and SIGTERM")
         return self
 
     @property
@@ -229,12 +250,15 @@ class Portico:
         return self.proc.pid
 
     def send_signal(self, sig):
+        if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+            self._stopped = True
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Sends sig and returns the exit code; kills (and raises) if it does not exit in time."""
         if self.proc is None:
             return None
+        self._stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -246,14 +270,30 @@ class Portico:
         self.stderr.join()
         return self.proc.returncode
 
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """Waits (without signalling) for the process to exit; returns the exit code."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("portico did not exit within %.0f s" % timeout)
+        self.stdout.join()
+        self.stderr.join()
+        return self.proc.returncode
+
     def kill(self):
+        self._stopped = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
 
     def close(self):
-        """Test cleanup: stop (politely, then by force) and remove the temp dir."""
+        """Test cleanup: stop (politely, then by force) and remove the temp dir. A process that
+        died on its own (a crash) is reported on stderr with its last log lines."""
         try:
+            if self.proc is not None and self.proc.poll() is not None and not self._stopped:
+                sys.stderr.write("\nportico (pid %d) had exited on its own with code %d; stderr tail:\n%s\n"
+                                 % (self.proc.pid, self.proc.returncode, "\n".join(self.stderr.snapshot()[-10:])))
             if self.proc is not None and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:

@@ -355,17 +355,26 @@ TEST_F(HttpOriginTest, NoRedirectFollowingAndNoDecompression) {
   EXPECT_EQ(s1.requests()[1].headers.get("Accept-Encoding").value_or(""), "gzip");
 }
 
+// Pumps the loop until `d` of wall time has passed: used only to show that something does NOT
+// happen (an origin timeout while the client side is the slow one).
+void pumpFor(uv_loop_t* loop, std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  pumpUntil(loop, [&] { return std::chrono::steady_clock::now() >= until; }, d + 1s);
+}
+
 TEST_F(HttpOriginTest, BackpressureStopsDeliveryUntilResume) {
   const std::string big = pattern(4u << 20);
   FixtureServer s1([&](const FixtureRequest&, FixtureResponder& r) { r.reply(200, {}, big); });
-  auto c = client(s1.url());
+  auto c = client(s1.url(), /*timeout_ms=*/200);
   RecordingSink sink;
   sink.on_body = [](std::string_view) { return false; };  // pause after every piece
   auto f = startFetch(c, makeRequest("GET", "/big"), sink);
   ASSERT_TRUE(pumpUntil(&loop_, [&] { return sink.body_calls > 0; }));
   const std::size_t delivered = sink.body.size();
   const int calls = sink.body_calls;
-  pumpTurns(&loop_, 50);  // paused: nothing more may arrive however long the loop runs
+  // Paused for longer than the origin timeout: nothing more may arrive, and the time the
+  // client side takes is not an origin timeout.
+  pumpFor(&loop_, 600ms);
   EXPECT_EQ(sink.body_calls, calls);
   EXPECT_EQ(sink.body.size(), delivered);
   EXPECT_LE(delivered, 256u * 1024);
@@ -389,6 +398,39 @@ TEST_F(HttpOriginTest, BackpressureStopsDeliveryUntilResume) {
   EXPECT_EQ(sink.body.size(), big.size());
   EXPECT_TRUE(sink.body == big);
   EXPECT_LE(sink.max_chunk, 64u * 1024);
+}
+
+TEST_F(HttpOriginTest, StalledBodyTimesOutAfterTheHead) {
+  FixtureServer s1([](const FixtureRequest&, FixtureResponder& r) {
+    r.head(200, {{"Transfer-Encoding", "chunked"}});
+    r.chunk("start");
+    r.hold();
+  });
+  auto c = client(s1.url(), /*timeout_ms=*/200);
+  RecordingSink sink;
+  auto f = startFetch(c, makeRequest("GET", "/stall"), sink);
+  ASSERT_TRUE(waitDone(sink));
+  EXPECT_EQ(sink.heads, 1);
+  EXPECT_EQ(sink.body, "start");
+  EXPECT_EQ(sink.error, FetchError::Timeout);
+  EXPECT_EQ(sink.violations, 0);
+}
+
+TEST_F(HttpOriginTest, WaitingForTheClientBodyIsNotAnOriginTimeout) {
+  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.body); });
+  auto c = client(s1.url(), /*timeout_ms=*/200);
+  auto req = makeRequest("POST", "/slow-client");
+  req.has_body = true;
+  RecordingSink sink;
+  auto f = startFetch(c, std::move(req), sink);
+  f->sendBody("early,");
+  pumpFor(&loop_, 600ms);  // the client takes its time with the rest
+  EXPECT_EQ(sink.dones, 0);
+  f->sendBody("late");
+  f->endBody();
+  ASSERT_TRUE(waitDone(sink));
+  EXPECT_EQ(sink.error, FetchError::None);
+  EXPECT_EQ(sink.body, "early,late");
 }
 
 TEST_F(HttpOriginTest, ResumeFromInsideBodyCallback) {
