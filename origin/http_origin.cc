@@ -22,8 +22,8 @@ constexpr std::size_t kDeliverChunk = 64 * 1024;
 constexpr std::size_t kMaxHeadBytes = 256 * 1024;
 
 constexpr std::array<std::string_view, 7> kHopByHop = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
-    "Upgrade"};
+    "Connection", "Keep-Alive",        "Proxy-Connection", "TE",
+    "Trailer",    "Transfer-Encoding", "Upgrade"};
 
 bool safeFieldText(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
@@ -31,7 +31,8 @@ bool safeFieldText(std::string_view s) {
 
 FetchError mapCurlResult(int code) {
   switch (static_cast<CURLcode>(code)) {
-    case CURLE_OK: return FetchError::None;
+    case CURLE_OK:
+      return FetchError::None;
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -97,7 +98,7 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
     if (!user_paused_) return;
     user_paused_ = false;
     armDeadline();  // waiting on the upstream again
-    schedule();  // never deliver from inside resume(): the caller may be in onOriginBody()
+    schedule();     // never deliver from inside resume(): the caller may be in onOriginBody()
   }
 
  private:
@@ -125,9 +126,10 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
     curl_easy_pause(curl_, recv_paused_ ? CURLPAUSE_RECV : CURLPAUSE_CONT);
   }
 
-  // The upstream-wait clock (HttpFetchSpec::timeout_ms). Safe inside libcurl callbacks.
+  // The upstream-wait clock (HttpFetchSpec::timeout_ms): (re)started on progress, stopped while
+  // we wait on our own client. Safe inside libcurl callbacks.
   void armDeadline() {
-    if (spec_.timeout_ms == 0 || done_ || multi() == nullptr) return;
+    if (spec_.timeout_ms == 0 || done_ || user_paused_ || multi() == nullptr) return;
     if (!deadline_) deadline_ = std::make_unique<core::Timer>(multi()->loop());
     deadline_->start(spec_.timeout_ms, [this] { onDeadline(); });
   }
@@ -205,8 +207,8 @@ bool HttpTransfer::configure() {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
   set(CURLOPT_FOLLOWLOCATION, 0L);
-  set(CURLOPT_PATH_AS_IS, 1L);  // forward the path exactly; no dot-segment squashing
-  set(CURLOPT_HTTP_CONTENT_DECODING, 0L);  // bytes pass through untouched
+  set(CURLOPT_PATH_AS_IS, 1L);              // forward the path exactly; no dot-segment squashing
+  set(CURLOPT_HTTP_CONTENT_DECODING, 0L);   // bytes pass through untouched
   set(CURLOPT_HTTP_TRANSFER_DECODING, 1L);  // but de-chunk: the proxy re-frames
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(spec_.total_timeout_ms));
   set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec_.connect_timeout_ms));
@@ -239,8 +241,10 @@ bool HttpTransfer::configure() {
 
   auto append = [&](const std::string& line) {
     curl_slist* next = curl_slist_append(header_list_, line.c_str());
-    if (next == nullptr) rc = CURLE_OUT_OF_MEMORY;
-    else header_list_ = next;
+    if (next == nullptr)
+      rc = CURLE_OUT_OF_MEMORY;
+    else
+      header_list_ = next;
   };
   for (const auto& e : spec_.headers) {
     if (e.name.empty() || e.name.find_first_of(": \t") != std::string::npos) continue;

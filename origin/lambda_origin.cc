@@ -53,7 +53,8 @@ Groups parseQuery(std::string_view query) {
     if (part.empty()) continue;
     std::size_t eq = part.find('=');
     std::string key = percentDecode(part.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? std::string() : percentDecode(part.substr(eq + 1));
+    std::string value =
+        eq == std::string_view::npos ? std::string() : percentDecode(part.substr(eq + 1));
     addToGroup(out, key, std::move(value), /*case_insensitive=*/false);
   }
   return out;
@@ -82,8 +83,12 @@ class LambdaFetch final : public Fetch, public ResponseSink {
  public:
   LambdaFetch(uv_loop_t* loop, CurlMulti& multi, const conf::LambdaOrigin& cfg, std::string url,
               OriginRequest request, ResponseSink& sink)
-      : loop_(loop), multi_(multi), timeout_ms_(cfg.timeout_ms), url_(std::move(url)),
-        request_(std::move(request)), sink_(sink) {}
+      : loop_(loop),
+        multi_(multi),
+        timeout_ms_(cfg.timeout_ms),
+        url_(std::move(url)),
+        request_(std::move(request)),
+        sink_(sink) {}
 
   ~LambdaFetch() override {
     if (destroyed_ != nullptr) *destroyed_ = true;
@@ -250,7 +255,8 @@ std::string LambdaOriginClient::invokeUrl() const {
 }
 
 FetchPtr LambdaOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
-  auto f = std::make_unique<LambdaFetch>(loop_, multi_, cfg_, invokeUrl(), std::move(request), sink);
+  auto f =
+      std::make_unique<LambdaFetch>(loop_, multi_, cfg_, invokeUrl(), std::move(request), sink);
   f->start();
   return f;
 }
@@ -325,7 +331,8 @@ std::optional<ProxyResult> parseProxyResult(std::string_view text, std::string* 
   if (!j.is_object()) return bad("not a JSON object");
 
   auto status = j.find("statusCode");
-  if (status == j.end() || !status->is_number_integer()) return bad("statusCode missing or not an integer");
+  if (status == j.end() || !status->is_number_integer())
+    return bad("statusCode missing or not an integer");
   const auto code = status->get<std::int64_t>();
   if (code < 100 || code > 599) return bad("statusCode out of range");
 
@@ -356,7 +363,8 @@ std::optional<ProxyResult> parseProxyResult(std::string_view text, std::string* 
       const std::string& value = v.get_ref<const std::string&>();
       // API Gateway merges both; a pair present in multiValueHeaders is not repeated.
       bool dup = false;
-      for (std::string_view existing : out.head.headers.getAll(name)) dup = dup || existing == value;
+      for (std::string_view existing : out.head.headers.getAll(name))
+        dup = dup || existing == value;
       if (!dup) out.head.headers.add(name, value);
     }
   }

@@ -12,8 +12,8 @@
 namespace portico::origin {
 namespace {
 
-constexpr std::array<std::string_view, 5> kForwarded = {
-    "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"};
+constexpr std::array<std::string_view, 5> kForwarded = {"Range", "If-Match", "If-None-Match",
+                                                        "If-Modified-Since", "If-Unmodified-Since"};
 
 std::string fromEnv(const std::string& name) {
   if (name.empty()) return {};

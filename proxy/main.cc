@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
 
   portico::conf::LoadResult result =
       conf_path.empty()
-          ? portico::conf::parseConfig(portico::proxy::kEmbeddedConfig, "<embedded>", ".")
+          ? portico::conf::parseConfig(portico::proxy::kEmbeddedConfig, "<embedded>", "deploy/demo")
           : portico::conf::loadConfigFile(conf_path);
   if (!result.ok()) {
     for (const auto& w : result.warnings) std::fprintf(stderr, "%s\n", w.toString().c_str());

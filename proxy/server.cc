@@ -115,7 +115,7 @@ void Server::onSignal(uv_signal_t* handle, int signum) {
 void Server::reload() {
   if (shutting_down_) return;
   conf::LoadResult result = conf_path_.empty()
-                                ? conf::parseConfig(kEmbeddedConfig, "<embedded>", ".")
+                                ? conf::parseConfig(kEmbeddedConfig, "<embedded>", "deploy/demo")
                                 : conf::loadConfigFile(conf_path_);
   if (!result.ok()) {
     std::vector<std::string> errors;

@@ -10,7 +10,8 @@ import tempfile
 import time
 import unittest
 
-from harness import PORTICO_BIN, SOURCE_DIR, LineCollector, Portico, request, run_portico, wait_until
+from harness import (PORTICO_BIN, SOURCE_DIR, LineCollector, Portico, catches_signals, request, run_portico,
+                     wait_until)
 
 VALID_CONF = """\
 [server]
@@ -126,10 +127,14 @@ class CliTest(unittest.TestCase):
         self.assertTrue(err.strip())
 
     def test_listener_accepts_as_soon_as_it_is_logged(self):
-        # Tests and scripts read the port from the "listening" line and connect at once.
+        # Tests and scripts read the port from the "listening" line and connect (or signal) at
+        # once: by then the sockets listen and SIGHUP/SIGTERM have their handlers (the default
+        # action of SIGHUP would kill the process).
         for _ in range(3):
             p = Portico(VALID_CONF, tmpdir=self.tmp, wait_accept=False)
             try:
+                self.assertTrue(catches_signals(p.pid, (signal.SIGHUP, signal.SIGTERM)),
+                                "listening announced before the signal handlers were installed")
                 for kind, port in sorted(p.ports.items()):
                     with socket.create_connection(("127.0.0.1", port), timeout=2):
                         pass

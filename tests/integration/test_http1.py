@@ -2,8 +2,6 @@
 Date/Server, protocol errors (400/408/413/417/431), request smuggling, timeouts and back-pressure
 towards a slow reader."""
 import email.utils
-import hashlib
-import json
 import os
 import socket
 import time

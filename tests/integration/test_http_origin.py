@@ -1,7 +1,6 @@
 """The `http` origin (sites and API routes): streaming both ways, hop-by-hop headers, forwarding
 headers, status pass-through, and 502 / 504 when the upstream fails."""
 import hashlib
-import json
 import os
 import socket
 import threading

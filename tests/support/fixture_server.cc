@@ -38,8 +38,8 @@ void FixtureResponder::write(std::string_view raw) {
 }
 
 void FixtureResponder::head(int status, const FixtureHeaders& headers) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    std::string(core::reasonPhrase(status)) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + std::string(core::reasonPhrase(status)) + "\r\n";
   for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
   out += "\r\n";
   write(out);
@@ -49,7 +49,8 @@ void FixtureResponder::reply(int status, const FixtureHeaders& headers, std::str
   FixtureHeaders all = headers;
   bool framed = false;
   for (const auto& [name, value] : headers) {
-    framed = framed || core::iequals(name, "Content-Length") || core::iequals(name, "Transfer-Encoding");
+    framed =
+        framed || core::iequals(name, "Content-Length") || core::iequals(name, "Transfer-Encoding");
   }
   if (!framed) all.emplace_back("Content-Length", std::to_string(body.size()));
   head(status, all);
@@ -83,7 +84,8 @@ void FixtureResponder::hold() {
 // ---- FixtureServer ----------------------------------------------------------------------------
 
 FixtureServer::FixtureServer(Handler handler) : handler_(std::move(handler)) {
-  if (!handler_) handler_ = [](const FixtureRequest&, FixtureResponder& r) { r.reply(200, {}, "ok"); };
+  if (!handler_)
+    handler_ = [](const FixtureRequest&, FixtureResponder& r) { r.reply(200, {}, "ok"); };
   if (::pipe(wake_) != 0) throw std::runtime_error("fixture: pipe failed");
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error("fixture: socket failed");

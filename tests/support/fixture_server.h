@@ -41,9 +41,9 @@ struct FixtureRequest {
   std::string target;   // as sent: "/a/b?x=1"
   std::string version;  // "HTTP/1.1"
   core::HeaderMap headers;
-  std::string body;            // decoded (de-chunked)
-  bool chunked = false;        // the body came with Transfer-Encoding: chunked
-  std::size_t connection = 0;  // 1-based id of the TCP connection that carried it
+  std::string body;                     // decoded (de-chunked)
+  bool chunked = false;                 // the body came with Transfer-Encoding: chunked
+  std::size_t connection = 0;           // 1-based id of the TCP connection that carried it
   std::size_t index_on_connection = 0;  // 0: the first request on that connection
 };
 

@@ -25,7 +25,8 @@ class Ticker {
  public:
   explicit Ticker(uv_loop_t* loop) : timer_(new uv_timer_t) {
     uv_timer_init(loop, timer_);
-    uv_timer_start(timer_, [](uv_timer_t*) {}, kTickMs, kTickMs);
+    uv_timer_start(
+        timer_, [](uv_timer_t*) {}, kTickMs, kTickMs);
     uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
   }
   ~Ticker() {

@@ -1,5 +1,7 @@
 // Component tests for the `http` origin and the CurlMulti bridge: a real uv_loop_t pumped by
 // hand against the scripted fixture upstream (tests/support/fixture_server.h) on 127.0.0.1:0.
+#include "origin/http_origin.h"
+
 #include <gtest/gtest.h>
 #include <uv.h>
 
@@ -8,7 +10,6 @@
 #include <string>
 
 #include "origin/curl_multi.h"
-#include "origin/http_origin.h"
 #include "origin/origin_factory.h"
 #include "tests/component/origin/origin_test_sink.h"
 #include "tests/support/fixture_server.h"
@@ -172,7 +173,8 @@ TEST_F(HttpOriginTest, PutWithoutLengthIsChunkedAndIntact) {
 }
 
 TEST_F(HttpOriginTest, CustomMethodsWithoutBody) {
-  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.method); });
+  FixtureServer s1(
+      [](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.method); });
   auto c = client(s1.url());
   for (std::string m : {"DELETE", "OPTIONS", "PURGE"}) {
     RecordingSink sink;
@@ -243,7 +245,8 @@ TEST_F(HttpOriginTest, HopByHopStrippedBothWaysAndForwardingHeadersAdded) {
 }
 
 TEST_F(HttpOriginTest, KeepAliveReusesOneConnection) {
-  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.target); });
+  FixtureServer s1(
+      [](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.target); });
   auto c = client(s1.url());
   for (const char* path : {"/one", "/two", "/three"}) {
     RecordingSink sink;
@@ -359,7 +362,8 @@ TEST_F(HttpOriginTest, NoRedirectFollowingAndNoDecompression) {
 // happen (an origin timeout while the client side is the slow one).
 void pumpFor(uv_loop_t* loop, std::chrono::milliseconds d) {
   const auto until = std::chrono::steady_clock::now() + d;
-  pumpUntil(loop, [&] { return std::chrono::steady_clock::now() >= until; }, d + 1s);
+  pumpUntil(
+      loop, [&] { return std::chrono::steady_clock::now() >= until; }, d + 1s);
 }
 
 TEST_F(HttpOriginTest, BackpressureStopsDeliveryUntilResume) {
@@ -417,7 +421,8 @@ TEST_F(HttpOriginTest, StalledBodyTimesOutAfterTheHead) {
 }
 
 TEST_F(HttpOriginTest, WaitingForTheClientBodyIsNotAnOriginTimeout) {
-  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.body); });
+  FixtureServer s1(
+      [](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.body); });
   auto c = client(s1.url(), /*timeout_ms=*/200);
   auto req = makeRequest("POST", "/slow-client");
   req.has_body = true;

@@ -1,5 +1,7 @@
 // Component tests for the `lambda` origin: the fixture server plays the Lambda invoke API
 // (POST /2015-03-31/functions/{fn}/invocations), the loop is pumped by hand.
+#include "origin/lambda_origin.h"
+
 #include <gtest/gtest.h>
 #include <uv.h>
 
@@ -9,7 +11,6 @@
 #include <string>
 
 #include "origin/curl_multi.h"
-#include "origin/lambda_origin.h"
 #include "tests/component/origin/origin_test_sink.h"
 #include "tests/support/fixture_server.h"
 #include "tests/support/loop_pump.h"
@@ -350,6 +351,24 @@ TEST_F(LambdaOriginTest, DestroyedFetchIsSilent) {
   EXPECT_EQ(sink.callbacks(), 0);
 }
 
+TEST_F(LambdaOriginTest, OversizedRequestBodyFailsLaterNotInline) {
+  FixtureServer host(answerWith(R"({"statusCode": 200})"));
+  auto c = client(host.url());
+  auto r = makeRequest("POST", "/big");
+  r.has_body = true;
+  RecordingSink sink;
+  auto f = startFetch(c, std::move(r), sink);
+  sink.in_fetch = true;  // nothing may be called from inside sendBody()/endBody() either
+  f->sendBody(std::string(LambdaOriginClient::kMaxEventBodyBytes, 'x'));
+  f->sendBody("one byte too many");
+  f->endBody();
+  sink.in_fetch = false;
+  ASSERT_TRUE(waitDone(sink));
+  EXPECT_EQ(sink.sync_calls, 0);
+  EXPECT_EQ(sink.error, FetchError::Internal);
+  EXPECT_EQ(host.requestCount(), 0u);
+}
+
 // ---- pure helpers ----------------------------------------------------------------------------
 
 TEST(LambdaHelpers, Base64RoundTripsAndRejectsGarbage) {
@@ -361,7 +380,7 @@ TEST(LambdaHelpers, Base64RoundTripsAndRejectsGarbage) {
   }
   EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
   EXPECT_EQ(base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(*base64Decode("Zm8"), "fo");          // missing padding tolerated
+  EXPECT_EQ(*base64Decode("Zm8"), "fo");               // missing padding tolerated
   EXPECT_EQ(*base64Decode("Zm9v\r\nYmFy"), "foobar");  // MIME line breaks tolerated
   EXPECT_FALSE(base64Decode("Zm9v!").has_value());
   EXPECT_FALSE(base64Decode("Z").has_value());

@@ -53,8 +53,8 @@ class RecordingSink : public ResponseSink {
   }
   int callbacks() const { return heads + body_calls + dones; }
 
-  bool in_fetch = false;  // set by the test around fetch(): a callback then is a violation
-  bool paused = false;    // the last onOriginBody() returned false (the test clears it)
+  bool in_fetch = false;    // set by the test around fetch(): a callback then is a violation
+  bool paused = false;      // the last onOriginBody() returned false (the test clears it)
   bool check_pause = true;  // a body call while `paused` is a violation
   int sync_calls = 0;
   int violations = 0;

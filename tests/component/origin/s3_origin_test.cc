@@ -1,6 +1,8 @@
 // Component tests for the `s3` origin: the fixture plays the object store and re-computes the
 // AWS Signature V4 of every request it receives (OpenSSL HMAC), so a request libcurl signs
 // differently from what S3 would verify fails here.
+#include "origin/s3_origin.h"
+
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -15,7 +17,6 @@
 
 #include "origin/curl_multi.h"
 #include "origin/origin_factory.h"
-#include "origin/s3_origin.h"
 #include "tests/component/origin/origin_test_sink.h"
 #include "tests/support/fixture_server.h"
 #include "tests/support/loop_pump.h"
@@ -92,7 +93,8 @@ std::string verifySigV4(const FixtureRequest& req, const std::string& secret,
   std::string canonical = req.method + "\n" + req.target + "\n\n" + canonical_headers + "\n" +
                           signed_headers + "\n" + payload;
   std::string amz_date(req.headers.get("x-amz-date").value_or(""));
-  std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + sha256Hex(canonical);
+  std::string to_sign =
+      "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + sha256Hex(canonical);
   std::string k = hmac("AWS4" + secret, date);
   k = hmac(k, region);
   k = hmac(k, "s3");

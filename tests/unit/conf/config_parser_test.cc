@@ -233,9 +233,9 @@ TEST_F(ExampleConfTest, ParsesAgainstTheRepositoryRoot) {
   EXPECT_NE(r.errors[0].reason.find("file not found"), std::string::npos);
 }
 
-TEST(DemoConfTest, EmbeddedDefaultParsesAgainstTheRepositoryRoot) {
+TEST(DemoConfTest, EmbeddedDefaultParsesAgainstDeployDemo) {
   const std::string text = readFile(repoRoot() / "deploy/demo/portico.toml");
-  const LoadResult r = parseConfig(text, "<embedded>", repoRoot().string());
+  const LoadResult r = parseConfig(text, "<embedded>", (repoRoot() / "deploy/demo").string());
   ASSERT_TRUE(r.ok()) << joinErrors(r);
   const Config& c = *r.config;
   EXPECT_EQ(c.server.listen.at(0).toString(), "127.0.0.1:8080");

@@ -238,7 +238,7 @@ TEST(RouteTableOrderTest, MostSpecificWinsRegardlessOfConfOrder) {
 
 struct PatternCase {
   const char* pattern;
-  const char* path;
+  std::string path;
   bool match;
 };
 
@@ -261,7 +261,7 @@ TEST(MatchPathPatternTest, CloudFrontPatterns) {
       {"/exact", "/exact", true},
       {"/exact", "/exact/", false},
       {"/Exact", "/exact", false},  // case-sensitive
-      {"*a*a*a*a*a*b", ("/" + std::string(5000, 'a')).c_str(), false},  // no exponential backtracking
+      {"*a*a*a*a*a*b", "/" + std::string(5000, 'a'), false},  // no exponential backtracking
   };
   for (const PatternCase& c : cases) {
     EXPECT_EQ(matchPathPattern(c.pattern, c.path), c.match) << c.pattern << " vs " << c.path;
