@@ -95,7 +95,7 @@ class CliTest(unittest.TestCase):
         errs = [l for l in err.splitlines() if l.strip()]
         expected = [
             "%s:%d: server.bogus_key: unknown key" % (path, line_of("bogus_key")),
-            "%s:%d: server.listen: " % (path, line_of("listen = [\"not")),
+            "%s:%d: server.listen[0]: " % (path, line_of("listen = [\"not")),
             "%s:%d: server.idle_timeout_ms: " % (path, line_of("idle_timeout_ms")),
         ]
         for e in expected:
