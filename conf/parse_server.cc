@@ -158,9 +158,11 @@ void readOrigins(TableReader& root, ParseContext& ctx) {
       if (t.getString("region", s3.region) && s3.region.empty()) t.error("region", "must not be empty");
       for (const char* key : {"access_key_env", "secret_key_env"}) {
         std::string& var = std::string_view(key) == "access_key_env" ? s3.access_key_env : s3.secret_key_env;
-        if (t.getString(key, var) && var.empty()) {
+        const bool present = t.has(key);
+        if (!t.getString(key, var) && present) continue;  // wrong type: reported already
+        if (var.empty()) {
           t.error(key, "must name an environment variable");
-        } else if (!var.empty() && std::getenv(var.c_str()) == nullptr) {
+        } else if (std::getenv(var.c_str()) == nullptr) {
           t.error(key, "environment variable " + var + " is not set");
         }
       }
