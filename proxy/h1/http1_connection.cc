@@ -405,21 +405,9 @@ void Http1Connection::onWriteDone(uv_write_t* req, int status) {
 // ---- exchange boundaries --------------------------------------------------------------------
 
 void Http1Connection::finishExchange() {
-  if (!response_done_ || !request_done_ || next_scheduled_) {
-    if (response_done_ && !keep_alive_ && !next_scheduled_) {
-      // Response complete but the request body is still unread: close once written.
-      next_scheduled_ = true;
-      std::weak_ptr<bool> alive = alive_;
-      host_.deferQueue().defer([this, alive] {
-        auto a = alive.lock();
-        if (!a || !*a) return;
-        handler_.reset();
-        closing_ = true;
-        updateReadingForClose();
-      });
-    }
-    return;
-  }
+  // Waits for both halves; a response that ended while the request body is still unread
+  // (keep_alive_ was cleared for it) closes the connection once written.
+  if (!response_done_ || next_scheduled_ || (!request_done_ && keep_alive_)) return;
   next_scheduled_ = true;
   std::weak_ptr<bool> alive = alive_;
   host_.deferQueue().defer([this, alive] {
@@ -428,7 +416,7 @@ void Http1Connection::finishExchange() {
     handler_.reset();
     host_.countBytes(bytes_in_, bytes_out_);
     bytes_in_ = bytes_out_ = 0;
-    if (!keep_alive_ || host_.draining() || closing_) {
+    if (!request_done_ || !keep_alive_ || host_.draining() || closing_) {
       closing_ = true;
       updateReadingForClose();
       return;
