@@ -305,9 +305,6 @@ void Http1Connection::endResponse() {
   if (!response_started_ || response_done_) return;
   if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");
   response_done_ = true;
-  if (!http10_ || keep_alive_) {
-    // nothing: framing is explicit
-  }
   if (in_read_callback_) {
     scheduleFlush();
   } else {
