@@ -125,6 +125,8 @@ CurlMulti::~CurlMulti() {
   transfers_.clear();
   pending_.clear();
   active_ = 0;
+  for (void* e : easy_pool_) curl_easy_cleanup(static_cast<CURL*>(e));
+  easy_pool_.clear();
   // Closes the pooled connections; libcurl may still report CURL_POLL_REMOVE for them here.
   curl_multi_cleanup(m);
   multi_ = nullptr;
@@ -141,6 +143,24 @@ CurlMulti::~CurlMulti() {
 }
 
 void CurlMulti::registerTransfer(CurlTransfer* t) { transfers_.insert(t); }
+
+void* CurlMulti::acquireEasy() {
+  if (easy_pool_.empty()) return curl_easy_init();
+  void* e = easy_pool_.back();
+  easy_pool_.pop_back();
+  return e;
+}
+
+void CurlMulti::releaseEasy(void* easy) {
+  if (easy == nullptr) return;
+  auto* e = static_cast<CURL*>(easy);
+  if (easy_pool_.size() >= kMaxPooledEasy) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  curl_easy_reset(e);
+  easy_pool_.push_back(e);
+}
 
 void CurlMulti::unregisterTransfer(CurlTransfer* t) {
   removeEasy(t);

@@ -68,7 +68,12 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   ~HttpTransfer() override {
     if (destroyed_ != nullptr) *destroyed_ = true;
     detachEasy();
-    if (curl_ != nullptr) curl_easy_cleanup(curl_);
+    if (curl_ != nullptr) {
+      if (multi() != nullptr)
+        multi()->releaseEasy(curl_);
+      else
+        curl_easy_cleanup(curl_);
+    }
     curl_slist_free_all(header_list_);
   }
 
@@ -195,7 +200,8 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
 };
 
 bool HttpTransfer::configure() {
-  curl_ = curl_easy_init();
+  if (multi() == nullptr) return false;
+  curl_ = static_cast<CURL*>(multi()->acquireEasy());
   if (curl_ == nullptr) return false;
   CURLcode rc = CURLE_OK;
   auto set = [&](CURLoption opt, auto value) {

@@ -43,6 +43,8 @@ bool listHasToken(std::string_view list, std::string_view token) {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
+  // Typical heads carry 5-15 fields: one allocation up front instead of five doublings.
+  if (entries_.capacity() == 0) entries_.reserve(kTypicalFields);
   entries_.push_back(Entry{std::string(name), std::string(value)});
 }
 
@@ -53,7 +55,7 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
     add(name, value);
     return;
   }
-  first->value = std::string(value);
+  first->value.assign(value);
   auto rest = std::remove_if(first + 1, entries_.end(),
                              [&](const Entry& e) { return iequals(e.name, name); });
   entries_.erase(rest, entries_.end());

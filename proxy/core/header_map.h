@@ -50,6 +50,7 @@ class HeaderMap {
   std::size_t byteSize() const;
 
  private:
+  static constexpr std::size_t kTypicalFields = 12;
   std::vector<Entry> entries_;
 };
 

@@ -15,20 +15,18 @@ void Histogram::observe(double seconds) {
 Counter* MetricsShard::counter(std::string_view family, std::string_view labels,
                                MetricType type) {
   // Lookup without the lock is safe: only this (owner) thread inserts.
-  Key key{std::string(family), std::string(labels)};
-  auto it = counters_.find(key);
+  auto it = counters_.find(KeyLess::View{family, labels});
   if (it != counters_.end()) return it->second.second.get();
   std::lock_guard<std::mutex> lock(mu_);
-  auto [pos, _] = counters_.emplace(std::move(key), std::make_pair(type, std::make_unique<Counter>()));
+  auto [pos, _] = counters_.emplace(Key{std::string(family), std::string(labels)}, std::make_pair(type, std::make_unique<Counter>()));
   return pos->second.second.get();
 }
 
 Histogram* MetricsShard::histogram(std::string_view family, std::string_view labels) {
-  Key key{std::string(family), std::string(labels)};
-  auto it = histograms_.find(key);
+  auto it = histograms_.find(KeyLess::View{family, labels});
   if (it != histograms_.end()) return it->second.get();
   std::lock_guard<std::mutex> lock(mu_);
-  auto [pos, _] = histograms_.emplace(std::move(key), std::make_unique<Histogram>());
+  auto [pos, _] = histograms_.emplace(Key{std::string(family), std::string(labels)}, std::make_unique<Histogram>());
   return pos->second.get();
 }
 

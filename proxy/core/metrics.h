@@ -63,13 +63,19 @@ class MetricsShard {
   struct Key {
     std::string family;
     std::string labels;
-    bool operator<(const Key& o) const {
-      return family != o.family ? family < o.family : labels < o.labels;
-    }
+  };
+  // Transparent: the per-request lookup compares string_views and allocates nothing.
+  struct KeyLess {
+    using is_transparent = void;
+    using View = std::pair<std::string_view, std::string_view>;
+    static View view(const Key& k) { return {k.family, k.labels}; }
+    static View view(const View& v) { return v; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const { return view(a) < view(b); }
   };
   mutable std::mutex mu_;  // held by the owner while inserting and by readers while iterating
-  std::map<Key, std::pair<MetricType, std::unique_ptr<Counter>>> counters_;
-  std::map<Key, std::unique_ptr<Histogram>> histograms_;
+  std::map<Key, std::pair<MetricType, std::unique_ptr<Counter>>, KeyLess> counters_;
+  std::map<Key, std::unique_ptr<Histogram>, KeyLess> histograms_;
 };
 
 // Holds every shard; thread-safe.
