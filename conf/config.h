@@ -116,6 +116,9 @@ struct Site {
   std::vector<std::string> hosts;  // lower-case
   std::string index = "index.html";
   std::vector<ErrorPage> error_pages;
+  // RFC 5861 windows for responses that name none themselves (0: none).
+  std::int64_t stale_while_revalidate_s = 0;
+  std::int64_t stale_if_error_s = 0;
   // The conf's [[sites.behaviors]] in order, then the site's default behavior (path "*") last,
   // so matching is "first match wins" over this list and always finds one.
   std::vector<Behavior> behaviors;

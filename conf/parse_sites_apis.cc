@@ -75,6 +75,8 @@ void readSite(TableReader& t, ParseContext& ctx) {
     t.error("index", "must be a file name (non-empty, no '/')");
   }
   readErrorPages(t, site.error_pages);
+  t.getInt("stale_while_revalidate_s", site.stale_while_revalidate_s, 0, kMaxTtlSeconds);
+  t.getInt("stale_if_error_s", site.stale_if_error_s, 0, kMaxTtlSeconds);
 
   Behavior base;  // the site's default behavior; behaviors fall back to it
   t.require("origin");

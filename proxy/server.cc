@@ -3,11 +3,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "conf/config_parser.h"
 #include "proxy/core/uv_util.h"
 #include "proxy/io/listener.h"
+#include "proxy/pipeline/cache_runtime.h"
 #include "proxy/stats/log.h"
 
 namespace portico::proxy {
@@ -84,15 +86,21 @@ int Server::run() {
   if (config_->admin.listen) {
     conf::ListenAddress bound;
     int fd = bindSingle(*config_->admin.listen, bound, error);
-    admin_ = std::make_unique<AdminServer>(&loop_, registry_);
+    admin_ = std::make_unique<AdminServer>(&loop_, registry_, purgeHooks());
     if (fd < 0 || ::listen(fd, 128) != 0 || admin_->listen(fd) != 0) {
       logEvent("error", "cannot listen", {{"addr", config_->admin.listen->toString()}, {"error", error}});
       return 1;
     }
     logEvent("info", "listening", {{"listener", "admin"}, {"addr", bound.toString()}});
   }
+  cache::MemoryStoreOptions store_options;
+  store_options.capacity_bytes = config_->cache.memory;
+  store_options.max_object_bytes = config_->cache.max_object;
+  store_ = std::make_unique<cache::MemoryStore>(store_options);
+  coalescer_ = std::make_unique<cache::Coalescer>();
   for (int i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, registry_, snapshot, std::move(fds[static_cast<std::size_t>(i)])));
+    workers_.back()->setCache(store_.get(), coalescer_.get(), store_->maxObjectBytes());
   }
   for (auto& w : workers_) w->start();
 
@@ -142,6 +150,55 @@ void Server::reload() {
   for (auto& w : workers_) w->updateSnapshot(snapshot);
   main_metrics_->counter("portico_config_reloads_total", "result=\"ok\"")->add();
   logEvent("info", "reloaded", {{"conf", config_->source_path}, {"generation", generation_}});
+}
+
+PurgeHooks Server::purgeHooks() {
+  PurgeHooks hooks;
+  // Read at each request, so a token set in the environment of a reloaded conf's token_env
+  // takes effect with the reload.
+  hooks.token = [this] {
+    const char* v = std::getenv(config_->admin.token_env.c_str());
+    return std::string(v != nullptr ? v : "");
+  };
+  hooks.purge = [this](const std::string& site, const std::vector<std::string>& paths,
+                       std::string& error) -> std::size_t {
+    bool known = false;
+    for (const conf::Site& s : config_->sites) known = known || s.name == site;
+    if (!known) {
+      error = "no site named \"" + site + "\"";
+      return 0;
+    }
+    if (!store_) return 0;
+    std::size_t n = purgeSite(*store_, site, paths);
+    main_metrics_->counter("portico_cache_purged_objects_total", "site=\"" + core::promEscape(site) + "\"")->add(n);
+    logEvent("info", "purge", {{"site", site}, {"paths", paths}, {"purged", n}});
+    return n;
+  };
+  hooks.extra_metrics = [this] { return cacheMetrics(); };
+  return hooks;
+}
+
+std::string Server::cacheMetrics() const {
+  if (!store_) return "";
+  cache::StoreStats st = store_->stats();
+  cache::CoalescerStats co = coalescer_->stats();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += std::string(name) + " " + std::to_string(v) + "\n";
+  };
+  metric("portico_cache_objects", "gauge", "Objects in the memory tier (Vary markers included).", st.objects);
+  metric("portico_cache_bytes", "gauge", "Bytes charged in the memory tier.", st.bytes);
+  metric("portico_cache_capacity_bytes", "gauge", "The memory tier's byte budget (cache.memory).", st.capacity);
+  metric("portico_cache_inserts_total", "counter", "Objects admitted to the memory tier.", st.inserts);
+  metric("portico_cache_rejections_total", "counter", "Inserts refused (too big or not admitted).", st.rejections);
+  metric("portico_cache_evictions_total", "counter", "Objects evicted to make room.", st.evictions);
+  metric("portico_cache_removals_total", "counter", "Objects removed by purge or invalidation.", st.removals);
+  metric("portico_coalesce_leaders_total", "counter", "Cache misses that fetched for their key.", co.leaders);
+  metric("portico_coalesce_followers_total", "counter", "Cache misses that waited for another fetch of their key.", co.followers);
+  metric("portico_coalesce_passes_total", "counter", "Misses that skipped coalescing (hit-for-miss).", co.passes);
+  metric("portico_coalesce_in_flight", "gauge", "Keys being fetched now.", co.in_flight);
+  return out;
 }
 
 void Server::shutdown(const char* signal_name) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "cache/coalescer.h"
+#include "cache/memory_store.h"
 #include "proxy/core/metrics.h"
 #include "proxy/io/worker.h"
 #include "proxy/snapshot.h"
@@ -29,6 +31,8 @@ class Server {
 
  private:
   void reload();
+  PurgeHooks purgeHooks();
+  std::string cacheMetrics() const;
   void shutdown(const char* signal_name);
   static void onSignal(uv_signal_t* handle, int signum);
 
@@ -38,6 +42,10 @@ class Server {
   core::MetricsRegistry registry_;
   core::MetricsShard* main_metrics_;
   uv_loop_t loop_;
+  // The HTTP cache's shared tiers: built once at start-up (cache.* changes need a restart),
+  // outlive the workers (destroyed after them).
+  std::unique_ptr<cache::MemoryStore> store_;
+  std::unique_ptr<cache::Coalescer> coalescer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::vector<uv_signal_t*> signals_;

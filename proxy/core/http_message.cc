@@ -1,5 +1,7 @@
 #include "proxy/core/http_message.h"
 
+#include <charconv>
+
 namespace portico::core {
 
 std::string_view reasonPhrase(int status) {
@@ -79,6 +81,15 @@ bool splitTarget(std::string_view target, std::string& path, std::string& query,
     query.assign(target.data() + q + 1, target.size() - q - 1);
   }
   return true;
+}
+
+std::optional<std::uint64_t> contentLength(const HeaderMap& headers) {
+  auto v = headers.get("content-length");
+  if (!v) return std::nullopt;
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || ptr != v->data() + v->size()) return std::nullopt;
+  return n;
 }
 
 std::string normalizeHost(std::string_view host) {

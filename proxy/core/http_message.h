@@ -1,6 +1,7 @@
 #pragma once
 // HTTP message heads: plain value types shared by every layer.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,9 @@ std::string_view reasonPhrase(int status);
 // authority returned in `authority_out` (RFC 9112 §3.2.2).
 bool splitTarget(std::string_view target, std::string& path, std::string& query,
                  std::string* authority_out);
+
+// The Content-Length field as a number; nullopt if absent or not a plain decimal.
+std::optional<std::uint64_t> contentLength(const HeaderMap& headers);
 
 // Host header value -> lower-case host without port; "" if malformed.
 std::string normalizeHost(std::string_view host);

@@ -29,6 +29,14 @@ Worker::~Worker() {
   for (int fd : listen_fds_) ::close(fd);
 }
 
+void Worker::setCache(cache::Store* store, cache::Coalescer* coalescer, std::uint64_t max_object) {
+  cache_.store = store;
+  cache_.coalescer = coalescer;
+  cache_.max_object = max_object;
+  cache_.poster = poster_.get();
+  cache_.jobs = &jobs_;
+}
+
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
@@ -60,6 +68,7 @@ void Worker::run() {
   // The loop ended (drained). Release everything that holds handles on this loop.
   for (Http1Connection* c : std::set<Http1Connection*>(connections_)) c->forceClose();
   defer_->runAll();
+  jobs_.clear();  // refreshes hold fetches on curl_ and tokens of the shared coalescer
   view_.reset();
   curl_.reset();
   drain_timer_.reset();

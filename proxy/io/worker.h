@@ -30,6 +30,8 @@ class Worker final : public ConnectionHost, public PipelineContext {
   Worker(int id, core::MetricsRegistry& registry, SnapshotPtr snapshot, std::vector<int> listen_fds);
   ~Worker() override;
 
+  // Before start(): the shared cache tiers (owned by the Server, outliving the worker).
+  void setCache(cache::Store* store, cache::Coalescer* coalescer, std::uint64_t max_object);
   void start();
   // Any thread. Requests started after the swap use the new snapshot.
   void updateSnapshot(SnapshotPtr snapshot);
@@ -53,6 +55,7 @@ class Worker final : public ConnectionHost, public PipelineContext {
   // PipelineContext
   WorkerViewPtr view() override { return view_; }
   core::MetricsShard& metrics() override { return *metrics_; }
+  CacheRuntime* cache() override { return cache_.store != nullptr ? &cache_ : nullptr; }
 
  private:
   void run();
@@ -72,6 +75,8 @@ class Worker final : public ConnectionHost, public PipelineContext {
   core::MetricsShard* metrics_;
   SnapshotPtr pending_snapshot_;  // handed to the thread at start
   WorkerViewPtr view_;
+  CacheRuntime cache_;
+  BackgroundJobs jobs_;  // stale-while-revalidate refreshes in flight
   std::set<Http1Connection*> connections_;
   bool draining_ = false;
   bool stopped_ = false;

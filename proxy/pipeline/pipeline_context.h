@@ -4,6 +4,7 @@
 
 #include "proxy/core/defer_queue.h"
 #include "proxy/core/metrics.h"
+#include "proxy/pipeline/cache_runtime.h"
 #include "proxy/snapshot.h"
 
 namespace portico::proxy {
@@ -16,6 +17,8 @@ class PipelineContext {
   virtual WorkerViewPtr view() = 0;
   virtual core::MetricsShard& metrics() = 0;
   virtual core::DeferQueue& deferQueue() = 0;
+  // The HTTP cache, or null when the worker runs without one (tests of the pass-through path).
+  virtual CacheRuntime* cache() { return nullptr; }
 };
 
 }  // namespace portico::proxy

@@ -4,7 +4,10 @@
 #include <charconv>
 #include <random>
 
+#include "cache/cache_key.h"
 #include "cache/cache_status.h"
+#include "cache/validation.h"
+#include "proxy/pipeline/cached_response.h"
 #include "proxy/stats/log.h"
 
 namespace portico::proxy {
@@ -27,14 +30,16 @@ std::string requestId() {
   return buf;
 }
 
-std::optional<std::uint64_t> contentLength(const core::HeaderMap& h) {
-  auto v = h.get("content-length");
-  if (!v) return std::nullopt;
-  std::uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || ptr != v->data() + v->size()) return std::nullopt;
-  return n;
-}
+using core::contentLength;
+
+core::WallTime wallNow() { return core::SystemClock::instance().wallNow(); }
+
+// Hit-for-miss memory of an uncacheable answer (see cache/coalescer.h).
+constexpr std::chrono::milliseconds kHitForMiss{10000};
+// How long a follower waits for the leader of its key before fetching on its own.
+constexpr std::uint64_t kFollowerWaitMs = 30000;
+// Lookups per request: the first, plus re-lookups after a leader finished.
+constexpr int kMaxLookups = 3;
 
 std::string statusClass(int status) { return std::to_string(status / 100) + "xx"; }
 
@@ -59,13 +64,18 @@ RequestPipeline::RequestPipeline(PipelineContext& ctx, Exchange& exchange,
 RequestPipeline::~RequestPipeline() {
   *alive_ = false;
   fetch_.reset();  // cancels; no sink call after this
+  waiter_ = cache::WaiterHandle();  // no flight callback after this
+  // An unfinished leader_ token is destroyed with us: Dangling, a follower takes over.
   finish();
 }
 
 std::string_view RequestPipeline::toString(Phase p) {
   switch (p) {
     case Phase::Route: return "Route";
+    case Phase::Lookup: return "Lookup";
+    case Phase::AwaitLeader: return "AwaitLeader";
     case Phase::Fetch: return "Fetch";
+    case Phase::Fill: return "Fill";
     case Phase::ErrorPage: return "ErrorPage";
     case Phase::Respond: return "Respond";
     case Phase::Done: return "Done";
@@ -115,6 +125,22 @@ void RequestPipeline::start() {
 
 void RequestPipeline::routeSite(const std::string& decoded_path) {
   const core::RequestHead& req = ex_.request();
+  // dir and s3 origins are buckets: they answer GET and HEAD (S3 website endpoints too).
+  const auto& origins = view_->snapshot->config->origins;
+  auto oc = origins.find(match_.behavior->origin);
+  const bool bucket = oc != origins.end() &&
+                      (oc->second.typeName() == "dir" || oc->second.typeName() == "s3");
+  if (bucket && req.method != "GET" && req.method != "HEAD") {
+    core::HeaderMap extra;
+    extra.add("Allow", "GET, HEAD, OPTIONS");
+    if (req.method == "OPTIONS") {
+      respond(200, "text/plain; charset=utf-8", "", &extra);
+    } else {
+      respond(405, "text/plain; charset=utf-8",
+              "405 Method Not Allowed: this site's origin serves GET, HEAD and OPTIONS\n", &extra);
+    }
+    return;
+  }
   origin::OriginRequest o;
   o.head = req;
   o.path = req.path;
@@ -125,6 +151,7 @@ void RequestPipeline::routeSite(const std::string& decoded_path) {
   }
   o.has_body = framing_.has_body;
   o.body_length_hint = framing_.chunked ? 0 : framing_.content_length;
+  if (beginCache(o)) return;
   startFetch(match_.behavior->origin, std::move(o));
 }
 
@@ -196,6 +223,14 @@ void RequestPipeline::onRequestComplete() {
 void RequestPipeline::onRequestBodyDrained() { ex_.resumeRequestBody(); }
 
 void RequestPipeline::onWritable() {
+  if (serving_ && phase_ == Phase::Respond) {
+    if (continueObject(ex_, *serving_, serve_offset_, serve_end_, body_out_)) {
+      serving_.reset();
+      transition(Phase::Respond, Phase::Done);
+      ex_.endResponse();
+    }
+    return;
+  }
   if (fetch_ && (phase_ == Phase::Respond)) fetch_->resume();
 }
 
@@ -206,12 +241,14 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
       .histogram("portico_origin_duration_seconds",
                  "origin=\"" + core::promEscape(origin_name_) + "\"")
       ->observe(*origin_ms_ / 1000.0);
+  if (phase_ == Phase::Fetch) invalidateAfterUnsafe(head);
   if (phase_ == Phase::Fetch && match_.kind == conf::RouteKind::Site &&
       (ex_.request().method == "GET" || ex_.request().method == "HEAD")) {
     for (const auto& page : match_.site->error_pages) {
       if (page.status == head.status && page.path != ex_.request().path) {
         error_page_ = &page;
         error_status_ = head.status;
+        fill_.abandon();
         transition(Phase::Fetch, Phase::ErrorPage);
         startErrorPage();
         return;
@@ -233,8 +270,18 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
     head.headers.remove("etag");
     head.headers.remove("last-modified");
     head.headers.remove("accept-ranges");
+    if (!primary_key_.empty() && may_store_) {
+      // CloudFront's error caching: the error page is stored for the URL that failed, for the
+      // page's ttl_s, whatever the page's own freshness says.
+      head.headers.remove("cache-control");
+      head.headers.remove("expires");
+      fill_.begin(cache_request_.head, head, *match_.behavior, staleDefaults(), request_time_,
+                  wallNow(), primary_key_, cache_->max_object, error_page_->ttl_s);
+    }
+    if (!fill_.collecting() && leader_) leader_.giveUp(kHitForMiss);
     transition(Phase::ErrorPage, Phase::Respond);
   } else {
+    if (!primary_key_.empty() && !cacheOriginHead(head)) return;
     transition(Phase::Fetch, Phase::Respond);
   }
   sendOriginHead(std::move(head));
@@ -244,11 +291,7 @@ void RequestPipeline::sendOriginHead(core::ResponseHead head) {
   status_ = head.status;
   auto length = contentLength(head.headers);
   head.headers.set("X-Cache", cache::xCacheValue(cache::CacheStatus::Miss));
-  if (auto via = head.headers.getJoined("via")) {
-    head.headers.set("Via", *via + ", 1.1 portico");
-  } else {
-    head.headers.add("Via", "1.1 portico");
-  }
+  addVia(head.headers);
   ex_.sendHead(std::move(head), length);
 }
 
@@ -264,7 +307,10 @@ void RequestPipeline::startErrorPage() {
     ignore_origin_ = false;
     origin::OriginRequest o;
     o.head = ex_.request();
-    o.head.method = ex_.request().method == "HEAD" ? "HEAD" : "GET";
+    // Filling the cache needs the page's body even for a HEAD client (the stored answer must
+    // serve later GETs); HEAD stays HEAD where nothing is stored.
+    const bool filling = !primary_key_.empty() && may_store_;
+    o.head.method = ex_.request().method == "HEAD" && !filling ? "HEAD" : "GET";
     o.head.headers.remove("if-none-match");
     o.head.headers.remove("if-modified-since");
     o.head.headers.remove("range");
@@ -275,7 +321,15 @@ void RequestPipeline::startErrorPage() {
 }
 
 bool RequestPipeline::onOriginBody(std::string_view chunk) {
-  if (ignore_origin_ || phase_ != Phase::Respond) return true;
+  if (ignore_origin_) return true;
+  if (phase_ == Phase::Fill) {
+    fill_.append(chunk);  // within the declared Content-Length, checked at the head
+    return true;
+  }
+  if (phase_ != Phase::Respond) return true;
+  if (fill_.collecting() && !fill_.append(chunk) && leader_) {
+    leader_.giveUp(std::chrono::milliseconds(0));  // too big to store after all
+  }
   body_out_ += chunk.size();
   return ex_.sendBody(chunk);
 }
@@ -283,6 +337,7 @@ bool RequestPipeline::onOriginBody(std::string_view chunk) {
 void RequestPipeline::onOriginDone(origin::FetchError error) {
   if (ignore_origin_) return;
   if (error != origin::FetchError::None) fetch_error_ = origin::toString(error);
+  if (!primary_key_.empty() && finishFlight(error)) return;
   if (phase_ == Phase::Respond) {
     transition(Phase::Respond, Phase::Done);
     if (error == origin::FetchError::None) {
@@ -355,6 +410,314 @@ void RequestPipeline::respondApiError(int status, std::string_view message,
   if (!error_type.empty()) extra.add("x-amzn-ErrorType", error_type);
   nlohmann::json body = {{"message", message}};
   respond(status, "application/json", body.dump(), &extra);
+}
+
+// ---- cache ------------------------------------------------------------------------------------
+
+bool RequestPipeline::beginCache(origin::OriginRequest& o) {
+  cache_ = ctx_.cache();
+  const core::RequestHead& req = ex_.request();
+  if (cache_ == nullptr || match_.kind != conf::RouteKind::Site) return false;
+  if (req.method != "GET" && req.method != "HEAD") return false;
+  // Preconditions meant for the origin (RFC 9111 §4.3.2): not answered from the cache.
+  if (req.headers.has("if-match") || req.headers.has("if-unmodified-since")) return false;
+  const cache::RequestDecision decision = cache::requestCacheability(req, *match_.behavior);
+  if (decision.kind == cache::RequestCacheability::Bypass) return false;
+  may_store_ = decision.kind == cache::RequestCacheability::Cacheable;
+  primary_key_ = cache::sitePrimaryKey(*match_.site, *match_.behavior, req);
+  // The origin is asked for the whole representation with GET, so that HEAD is answered from
+  // the stored GET (nginx's proxy_cache_convert_head); the client's own conditions and range
+  // are the cache's to answer. (A behavior with max_ttl_s = 0 bypasses all this: see
+  // requestCacheability.)
+  serve_after_fill_ = req.headers.has("range") || req.headers.has("if-none-match") ||
+                      req.headers.has("if-modified-since");
+  o.head.method = "GET";
+  for (const char* name : {"range", "if-range", "if-none-match", "if-modified-since"}) {
+    o.head.headers.remove(name);
+  }
+  o.has_body = false;
+  o.body_length_hint = 0;
+  cache_request_ = std::move(o);
+  origin_name_ = match_.behavior->origin;
+  transition(Phase::Route, Phase::Lookup);
+  lookup();
+  return true;
+}
+
+void RequestPipeline::lookup() {
+  ++lookups_;
+  const core::RequestHead& req = ex_.request();
+  cache::CachedObjectPtr object = cache_->store->lookup(primary_key_);
+  flight_key_ = primary_key_;
+  if (object && isVaryMarker(*object)) {
+    const core::WallTime marker_since = object->meta.response_time;
+    flight_key_ = variantStoreKey(primary_key_, object->meta.vary, req.headers);
+    object = cache_->store->lookup(flight_key_);
+    // A variant from before the marker outlived an invalidation of the URL: not served.
+    if (object && object->meta.request_time < marker_since) object.reset();
+  }
+  if (object) {
+    switch (cache::entryUsability(wallNow(), object->meta).usability) {
+      case cache::EntryUsability::Fresh:
+        countCache("hit");
+        serveStored(object, cache::CacheStatus::Hit);
+        return;
+      case cache::EntryUsability::StaleWhileRevalidate:
+        countCache("stale_while_revalidate");
+        startBackgroundRefresh(object);
+        serveStored(object, cache::CacheStatus::Hit);
+        return;
+      case cache::EntryUsability::RevalidateOrStaleOnError:
+      case cache::EntryUsability::Revalidate:
+        stale_ = object;
+        break;
+    }
+  }
+  joinFlight();
+}
+
+void RequestPipeline::joinFlight() {
+  // The callback runs on this loop, later, and never after waiter_ is destroyed.
+  cache::JoinResult joined = cache_->coalescer->join(
+      flight_key_, *cache_->poster, [this](cache::WaitResult r) { onFlightResult(std::move(r)); });
+  switch (joined.role) {
+    case cache::Role::Leader:
+      leader_ = std::move(joined.leader);
+      fetchForCache();
+      return;
+    case cache::Role::Pass:
+      fetchForCache();
+      return;
+    case cache::Role::Follower:
+      waiter_ = std::move(joined.waiter);
+      transition(Phase::Lookup, Phase::AwaitLeader);
+      countCache("coalesced_wait");
+      wait_timer_ = std::make_unique<core::Timer>(ctx_.loop());
+      wait_timer_->start(kFollowerWaitMs, [this] {
+        // The leader hangs: leave the flight and fetch on our own.
+        waiter_ = cache::WaiterHandle();
+        fetchForCache();
+      });
+      return;
+  }
+}
+
+void RequestPipeline::onFlightResult(cache::WaitResult result) {
+  if (wait_timer_) wait_timer_->stop();
+  waiter_ = cache::WaiterHandle();
+  switch (result.outcome) {
+    case cache::WaitOutcome::Done:
+      if (result.object && result.object->meta.vary.empty() && !isVaryMarker(*result.object)) {
+        countCache("hit");
+        serveStored(result.object, cache::CacheStatus::Hit);
+        return;
+      }
+      if (lookups_ < kMaxLookups) {
+        transition(Phase::AwaitLeader, Phase::Lookup);
+        stale_.reset();
+        lookup();
+        return;
+      }
+      break;
+    case cache::WaitOutcome::Promoted:
+      leader_ = std::move(result.leader);
+      break;
+    case cache::WaitOutcome::GiveUp:
+    case cache::WaitOutcome::TransientError:
+    case cache::WaitOutcome::WaitTimeout:
+      break;
+  }
+  fetchForCache();
+}
+
+void RequestPipeline::fetchForCache() {
+  if (phase_ == Phase::Lookup) {
+    transition(Phase::Lookup, Phase::Fetch);
+  } else {
+    transition(Phase::AwaitLeader, Phase::Fetch);
+  }
+  auto it = view_->origins.find(origin_name_);
+  if (it == view_->origins.end() || !it->second) {
+    fetch_error_ = "origin type not available";
+    if (leader_) leader_.fail();
+    phase_ = Phase::Route;
+    respondOriginError(origin::FetchError::Internal);
+    return;
+  }
+  origin::OriginRequest o = cache_request_;
+  if (stale_) cache::setRevalidationHeaders(o.head.headers, stale_->meta);
+  origin_ = it->second.get();
+  cache_status_ = "miss";
+  request_time_ = wallNow();
+  fetch_started_ = core::SystemClock::instance().monoNow();
+  fetch_ = origin_->fetch(std::move(o), *this);
+}
+
+bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
+  const core::WallTime now = wallNow();
+  if (stale_ && head.status == 304) {
+    // Our revalidation was answered: refresh the entry and serve it.
+    ignore_origin_ = true;
+    auto fresh = refreshNotModified(stale_, head, cache_request_.head, *match_.behavior,
+                                    staleDefaults(), request_time_, now, *cache_->store,
+                                    flight_key_);
+    if (leader_) leader_.complete(fresh ? fresh : stale_);
+    countCache("refresh_hit");
+    serveStored(fresh ? fresh : stale_, cache::CacheStatus::RefreshHit);
+    return false;
+  }
+  if (stale_ && head.status >= 500 && cache::staleIfErrorAllows(now, stale_->meta)) {
+    ignore_origin_ = true;
+    if (leader_) leader_.complete(stale_);  // followers get the stale copy too
+    countCache("stale_if_error");
+    serveStored(stale_, cache::CacheStatus::Hit);
+    return false;
+  }
+  const bool storing = may_store_ && head.status != 304 &&
+                       fill_.begin(cache_request_.head, head, *match_.behavior, staleDefaults(),
+                                   request_time_, now, primary_key_, cache_->max_object);
+  countCache("miss");
+  if (!storing) {
+    if (leader_) {
+      if (head.status >= 500) {
+        leader_.fail();
+      } else {
+        leader_.giveUp(kHitForMiss);
+      }
+    }
+    if (stale_) cache_->store->remove(flight_key_);  // superseded by an uncacheable answer
+    return true;
+  }
+  if (serve_after_fill_ && contentLength(head.headers)) {
+    transition(Phase::Fetch, Phase::Fill);  // stored whole first, then served from the store
+    return false;
+  }
+  return true;
+}
+
+bool RequestPipeline::finishFlight(origin::FetchError error) {
+  const bool ok = error == origin::FetchError::None;
+  switch (phase_) {
+    case Phase::Respond:
+      if (ok && fill_.collecting()) {
+        auto object = fill_.commit(*cache_->store);
+        if (leader_) leader_.complete(object);
+      } else {
+        fill_.abandon();
+        if (leader_) leader_.fail();
+      }
+      return false;  // the caller ends the streamed response
+    case Phase::Fill:
+      if (ok) {
+        auto object = fill_.commit(*cache_->store);
+        if (leader_) leader_.complete(object);
+        serveStored(object, cache::CacheStatus::Miss);
+        return true;
+      }
+      fill_.abandon();
+      if (leader_) leader_.fail();
+      phase_ = Phase::Route;
+      respondOriginError(error);
+      return true;
+    case Phase::Fetch:  // no head came
+      if (stale_ && cache::staleIfErrorAllows(wallNow(), stale_->meta)) {
+        if (leader_) leader_.complete(stale_);
+        countCache("stale_if_error");
+        serveStored(stale_, cache::CacheStatus::Hit);
+        return true;
+      }
+      if (leader_) leader_.fail();
+      return false;  // the caller maps the error to a status
+    default:
+      if (leader_) leader_.fail();
+      return false;
+  }
+}
+
+void RequestPipeline::serveStored(const cache::CachedObjectPtr& object, cache::CacheStatus status) {
+  if (phase_ == Phase::Respond || phase_ == Phase::Done) {
+    logEvent("error", "pipeline: wrong phase", {{"expected", "not Respond"}, {"actual", toString(phase_)}});
+    assert(false && "serveStored after the response started");
+    return;
+  }
+  phase_ = Phase::Respond;
+  cache_status_ = status == cache::CacheStatus::Hit          ? "hit"
+                  : status == cache::CacheStatus::RefreshHit ? "refresh_hit"
+                                                             : "miss";
+  serving_ = object;
+  ServedObject served = serveObject(ex_, *object, status, wallNow(), serve_offset_, serve_end_);
+  status_ = served.status;
+  body_out_ += served.body_bytes;
+  if (served.complete) {
+    serving_.reset();
+    transition(Phase::Respond, Phase::Done);
+    ex_.endResponse();
+  }
+}
+
+void RequestPipeline::startBackgroundRefresh(const cache::CachedObjectPtr& stale) {
+  auto it = view_->origins.find(origin_name_);
+  if (it == view_->origins.end() || !it->second) return;
+  cache::JoinResult joined =
+      cache_->coalescer->join(flight_key_, *cache_->poster, [](cache::WaitResult) {});
+  if (joined.role != cache::Role::Leader) return;  // already being fetched (or uncacheable)
+  BackgroundRefresh::Params p;
+  p.runtime = cache_;
+  p.defer = &ctx_.deferQueue();
+  p.origin = it->second.get();
+  p.request = cache_request_;
+  cache::setRevalidationHeaders(p.request.head.headers, stale->meta);
+  p.client_head = cache_request_.head;
+  p.stale = stale;
+  p.primary_key = primary_key_;
+  p.store_key = flight_key_;
+  p.behavior = *match_.behavior;
+  p.defaults = staleDefaults();
+  p.token = std::move(joined.leader);
+  p.keep_alive = view_;  // the origin client lives in this view
+  auto job = std::make_unique<BackgroundRefresh>(std::move(p));
+  BackgroundRefresh* raw = job.get();
+  cache_->jobs->adopt(std::move(job));
+  raw->start();
+}
+
+void RequestPipeline::invalidateAfterUnsafe(const core::ResponseHead& head) {
+  const core::RequestHead& req = ex_.request();
+  CacheRuntime* runtime = ctx_.cache();
+  if (runtime == nullptr || match_.kind != conf::RouteKind::Site || cache::isSafeMethod(req.method)) {
+    return;
+  }
+  for (const cache::InvalidationTarget& t : cache::invalidationTargets(req, head)) {
+    std::string decoded;
+    if (!conf::percentDecode(t.path, decoded)) continue;
+    conf::RouteMatch m = view_->snapshot->routes->match(t.host, "GET", decoded);
+    if (m.kind != conf::RouteKind::Site || m.site != match_.site) continue;
+    core::RequestHead target;
+    target.method = "GET";
+    target.authority = t.host;
+    target.path = t.path;
+    target.query = t.query;
+    // Dropping the primary key drops the object, or the Vary marker and so every variant.
+    if (runtime->store->remove(cache::sitePrimaryKey(*m.site, *m.behavior, target))) {
+      countCache("invalidated");
+    }
+  }
+}
+
+cache::StaleDefaults RequestPipeline::staleDefaults() const {
+  cache::StaleDefaults d;
+  if (match_.site) {
+    d.stale_while_revalidate_s = match_.site->stale_while_revalidate_s;
+    d.stale_if_error_s = match_.site->stale_if_error_s;
+  }
+  return d;
+}
+
+void RequestPipeline::countCache(std::string_view what) {
+  std::string labels = "site=\"" + core::promEscape(name_) + "\",result=\"";
+  labels += what;
+  labels += '"';
+  ctx_.metrics().counter("portico_cache_requests_total", labels)->add();
 }
 
 // ---- bookkeeping ------------------------------------------------------------------------------

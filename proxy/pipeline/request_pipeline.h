@@ -2,22 +2,37 @@
 // RequestPipeline: the per-request state machine (style.md G3). One instance per request,
 // created by the worker when a head is complete, owned and destroyed by the connection.
 //
-//   Route ──> Respond                      (mock route, routing error, bad path)
-//     └────> Fetch ──> Respond             (origin head arrived; body streams through)
+//   Route ──> Respond                      (mock route, routing error, bad path, 405)
+//     ├────> Lookup ──> Respond            (fresh hit, or stale-while-revalidate: serve stored)
+//     │        ├──────> AwaitLeader        (another request is fetching this key: follow it)
+//     │        │           ├──> Respond    (the leader stored an object)
+//     │        │           └──> Fetch      (promoted, released, timed out: fetch ourselves)
+//     │        └──────> Fetch              (miss, or stale: revalidate; we may lead the key)
+//     └────> Fetch ──> Respond             (origin head arrived; body streams through and is
+//              │                            collected for the cache when storable)
+//              ├────> Fill ──> Respond     (the client asked for a range or a condition: the
+//              │                            whole body is stored first, then served from it)
 //              └────> ErrorPage ──> Respond (site origin answered a status that has an error page)
 //   Respond ──> Done                       (response ended or aborted)
 //
 // Every transition goes through transition(from, to), which checks the source phase.
-// Issue 2 has no cache: every origin answer is a Miss streamed straight through; issue 4 puts
-// the cache lookup between Route and Fetch.
+// Only site GET/HEAD requests use the cache (cache/policy.h decides); everything else streams
+// through, and unsafe methods invalidate what they target (RFC 9111 §4.4).
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "cache/cache_status.h"
+#include "cache/cached_object.h"
+#include "cache/coalescer.h"
+#include "cache/policy.h"
 #include "conf/route_table.h"
 #include "origin/origin_client.h"
 #include "proxy/core/clock.h"
+#include "proxy/core/uv_util.h"
 #include "proxy/h1/http1_connection.h"
+#include "proxy/pipeline/cache_fill.h"
 #include "proxy/pipeline/pipeline_context.h"
 
 namespace portico::proxy {
@@ -36,7 +51,7 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void onWritable() override;
 
  private:
-  enum class Phase { Route, Fetch, ErrorPage, Respond, Done };
+  enum class Phase { Route, Lookup, AwaitLeader, Fetch, Fill, ErrorPage, Respond, Done };
   static std::string_view toString(Phase p);
   void transition(Phase from, Phase to);
 
@@ -56,6 +71,23 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void respondOriginError(origin::FetchError error);
   void sendOriginHead(core::ResponseHead head);
   void finish();
+
+  // ---- cache (see the phase diagram) ----
+  // True if the request goes through the cache (the lookup has then run).
+  bool beginCache(origin::OriginRequest& request);
+  void lookup();
+  void joinFlight();
+  void onFlightResult(cache::WaitResult result);
+  void fetchForCache();
+  void serveStored(const cache::CachedObjectPtr& object, cache::CacheStatus status);
+  void startBackgroundRefresh(const cache::CachedObjectPtr& stale);
+  // The cache's part of an origin head; false when the head was consumed (answered from a
+  // stored object).
+  bool cacheOriginHead(core::ResponseHead& head);
+  bool finishFlight(origin::FetchError error);  // true: the request was answered here
+  void invalidateAfterUnsafe(const core::ResponseHead& head);
+  cache::StaleDefaults staleDefaults() const;
+  void countCache(std::string_view what);
 
   PipelineContext& ctx_;
   Exchange& ex_;
@@ -84,6 +116,25 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   std::string stage_;
   std::string fetch_error_;
   std::string cache_status_ = "bypass";
+
+  // Cache state (site GET/HEAD only).
+  CacheRuntime* cache_ = nullptr;
+  origin::OriginRequest cache_request_;  // the origin request, kept to fetch after a lookup
+  std::string primary_key_;              // "" when the request bypasses the cache
+  std::string flight_key_;               // the key coalesced on (primary, or its variant)
+  bool may_store_ = false;               // request no-store: look up but never store
+  bool serve_after_fill_ = false;        // Range / conditional on a miss: store, then serve
+  int lookups_ = 0;                      // lookups so far (bounded: followers look again)
+  cache::CachedObjectPtr stale_;         // the entry being revalidated
+  cache::CachedObjectPtr serving_;       // the stored object being sent (backpressure)
+  std::uint64_t serve_offset_ = 0;
+  std::uint64_t serve_end_ = 0;
+  cache::LeaderToken leader_;
+  cache::WaiterHandle waiter_;
+  std::unique_ptr<core::Timer> wait_timer_;
+  CacheFill fill_;
+  core::WallTime request_time_{};
+  cache::CacheStatus xcache_ = cache::CacheStatus::Miss;
 };
 
 }  // namespace portico::proxy

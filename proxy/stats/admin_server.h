@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "proxy/core/defer_queue.h"
 #include "proxy/core/metrics.h"
@@ -15,9 +16,21 @@
 
 namespace portico::proxy {
 
+// POST /purge support, provided by the server: the bearer token to require ("" disables purge)
+// and the purge itself. `paths` empty: the whole site. Returns the number of objects removed,
+// or sets `error` (e.g. an unknown site) and returns 0. Main thread.
+struct PurgeHooks {
+  std::function<std::string()> token;
+  std::function<std::size_t(const std::string& site, const std::vector<std::string>& paths,
+                            std::string& error)>
+      purge;
+  // Extra Prometheus text appended to /metrics (process-wide gauges such as the cache's).
+  std::function<std::string()> extra_metrics;
+};
+
 class AdminServer final : public ConnectionHost {
  public:
-  AdminServer(uv_loop_t* loop, core::MetricsRegistry& registry);
+  AdminServer(uv_loop_t* loop, core::MetricsRegistry& registry, PurgeHooks hooks = {});
   ~AdminServer() override;
   // Takes a bound socket; starts listening. Returns a libuv error code (0 on success).
   int listen(int fd);
@@ -39,6 +52,7 @@ class AdminServer final : public ConnectionHost {
   static void onConnection(uv_stream_t* server, int status);
   uv_loop_t* loop_;
   core::MetricsRegistry& registry_;
+  PurgeHooks hooks_;
   core::DeferQueue defer_;
   uv_tcp_t* tcp_ = nullptr;
   std::set<Http1Connection*> connections_;

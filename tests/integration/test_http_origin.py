@@ -36,18 +36,21 @@ name = "up"
 hosts = ["up.test"]
 origin = "up"
 default_ttl_s = 0
+max_ttl_s = 0  # caching disabled: these tests are about proxying
 
 [[sites]]
 name = "slow"
 hosts = ["slow.test"]
 origin = "slow"
 default_ttl_s = 0
+max_ttl_s = 0  # caching disabled: these tests are about proxying
 
 [[sites]]
 name = "dead"
 hosts = ["dead.test"]
 origin = "dead"
 default_ttl_s = 0
+max_ttl_s = 0  # caching disabled: these tests are about proxying
 
 [[apis]]
 name = "legacy"

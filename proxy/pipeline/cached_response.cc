@@ -1,0 +1,103 @@
+#include "proxy/pipeline/cached_response.h"
+
+#include <algorithm>
+#include <string>
+
+#include "cache/policy.h"
+#include "cache/validation.h"
+
+namespace portico::proxy {
+namespace {
+
+// Pieces handed to the exchange at once: large enough to keep syscalls few, small enough that
+// a slow client holds at most about this much beyond the high-water mark.
+constexpr std::uint64_t kPiece = 256 * 1024;
+
+void decorate(core::ResponseHead& head, const cache::CachedObject& object,
+              cache::CacheStatus status, core::WallTime now) {
+  head.headers.set("Age", std::to_string(cache::currentAge(object.meta, now)));
+  head.headers.set("X-Cache", cache::xCacheValue(status));
+  addVia(head.headers);
+}
+
+}  // namespace
+
+void addVia(core::HeaderMap& headers) {
+  if (auto via = headers.getJoined("via")) {
+    headers.set("Via", *via + ", 1.1 portico");
+  } else {
+    headers.add("Via", "1.1 portico");
+  }
+}
+
+ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
+                         cache::CacheStatus status, core::WallTime now, std::uint64_t& offset,
+                         std::uint64_t& end) {
+  const core::RequestHead& req = ex.request();
+  const std::uint64_t size = object.body->size();
+  ServedObject served;
+  offset = 0;
+  end = 0;
+
+  if (cache::evaluateConditional(req, object) == cache::ConditionalOutcome::NotModified) {
+    core::ResponseHead head = cache::notModifiedHead(object.head);
+    head.status = 304;
+    decorate(head, object, status, now);
+    served.status = 304;
+    ex.sendHead(std::move(head), std::nullopt);
+    return served;
+  }
+
+  core::ResponseHead head = object.head;
+  decorate(head, object, status, now);
+  cache::ByteRange range = object.head.status == 200 ? cache::requestedRange(req, object)
+                                                     : cache::ByteRange{};
+  switch (range.kind) {
+    case cache::RangeKind::Unsatisfiable:
+      head.status = 416;
+      head.reason.clear();
+      head.headers.set("Content-Range", cache::unsatisfiedContentRange(size));
+      head.headers.set("Content-Type", "text/plain; charset=utf-8");
+      {
+        static const std::string kBody = "416 Range Not Satisfiable\n";
+        served.status = 416;
+        ex.sendHead(std::move(head), kBody.size());
+        ex.sendBody(kBody);
+        served.body_bytes = kBody.size();
+      }
+      return served;
+    case cache::RangeKind::Single:
+      head.status = 206;
+      head.reason.clear();
+      head.headers.set("Content-Range", cache::contentRange(range, size));
+      offset = range.first;
+      end = range.last + 1;
+      break;
+    case cache::RangeKind::None:
+      end = size;
+      break;
+  }
+  if (head.status == 200 || head.status == 206) head.headers.set("Accept-Ranges", "bytes");
+  served.status = head.status;
+  ex.sendHead(std::move(head), end - offset);
+  if (req.isHead()) {
+    offset = end;
+    return served;
+  }
+  served.complete = continueObject(ex, object, offset, end, served.body_bytes);
+  return served;
+}
+
+bool continueObject(Exchange& ex, const cache::CachedObject& object, std::uint64_t& offset,
+                    std::uint64_t end, std::uint64_t& body_bytes) {
+  while (offset < end) {
+    std::uint64_t n = std::min(kPiece, end - offset);
+    std::string_view piece(object.body->data() + offset, n);
+    offset += n;
+    body_bytes += n;
+    if (!ex.sendBody(piece)) return offset >= end;
+  }
+  return true;
+}
+
+}  // namespace portico::proxy
