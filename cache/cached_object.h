@@ -39,10 +39,13 @@ struct CachedObject {
   BodyPtr body;             // never null (empty string for no body)
   ObjectMeta meta;
 
-  // Bytes charged against the store's budget: body + headers + a fixed per-object overhead.
+  // Bytes charged against the store's budget: body + headers + a fixed per-object overhead,
+  // sized after the measured RSS per object (deploy/bench: cache_memory; the object, its
+  // shared_ptr blocks, meta strings, the store's map node, key and eviction node), so that
+  // cache.memory bounds real memory rather than payload alone.
   std::uint64_t chargedBytes() const {
-    std::uint64_t n = body->size() + 256;
-    for (const auto& [name, value] : head.headers) n += name.size() + value.size() + 32;
+    std::uint64_t n = body->size() + 640;
+    for (const auto& [name, value] : head.headers) n += name.size() + value.size() + 64;
     return n;
   }
 };

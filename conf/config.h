@@ -25,6 +25,7 @@ struct ListenAddress {
 struct TlsCertificate {
   std::string cert;  // path (resolved against the conf file's directory if relative)
   std::string key;
+  int line = 0;  // line of this certificates[i] entry in the conf (for `portico -t` messages)
 };
 
 struct TlsConfig {

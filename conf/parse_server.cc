@@ -20,6 +20,7 @@ void readTls(TableReader& t, ParseContext& ctx, TlsConfig& tls) {
     if (certs.empty() && t.has("certificates")) t.error("certificates", "must list at least one { cert, key }");
     for (TableReader& c : certs) {
       TlsCertificate cert;
+      cert.line = c.line();
       for (const char* key : {"cert", "key"}) {
         std::string file;
         if (!c.requireString(key, file)) continue;

@@ -10,9 +10,14 @@
 #   wrk -t1 -c64 -d${DURATION}s --latency URL   (after a warm-up run)
 # and the script prints requests/s, p99 latency and the Portico/nginx ratio per scenario.
 #
-# Scenarios are functions named scenario_<name>; add one (cache hits of several sizes, TLS,
+# TLS scenarios (tls_keepalive, tls_handshake): Portico and nginx each terminate TLS with the
+# same ECDSA P-256 certificate (made for the run), protocols, cipher suites and groups, and answer
+# a 1 KiB body from memory; tls_handshake adds -H 'Connection: close' (a full handshake per
+# request: new connections per second).
+#
+# Scenarios are functions named scenario_<name>; add one (cache hits of several sizes,
 # Varnish as a third column) by writing a function that calls `compare` and listing it in
-# ALL_SCENARIOS. Needs only Debian packages: nginx(-light), wrk, curl, python3 (free ports).
+# ALL_SCENARIOS. Needs only Debian packages: nginx(-light), varnish, wrk, curl, openssl, python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,11 +26,11 @@ PORTICO="$ROOT/build/proxy/portico"
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=64
-ALL_SCENARIOS=(passthrough)
+ALL_SCENARIOS=(passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k cache_memory)
 SCENARIOS=()
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -44,7 +49,7 @@ if ! [[ "$DURATION" =~ ^[0-9]+$ ]] || [ "$DURATION" -eq 0 ]; then
   exit 2
 fi
 
-for tool in nginx wrk curl python3 taskset; do
+for tool in nginx wrk curl python3 taskset openssl; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench: $tool not found (bash deploy/install-deps.sh)" >&2; exit 1; }
 done
 [ -x "$PORTICO" ] || { echo "bench: no Portico binary at $PORTICO (build it, or pass --portico)" >&2; exit 1; }
@@ -95,7 +100,7 @@ EOF
 render() {  # template output: replace @NAME@ with the value of the variable NAME
   local text name
   text=$(cat "$TEMPLATES/$1")
-  for name in TMP UPSTREAM_PORT PROXY_PORT UPSTREAM_CACHE_CONTROL; do
+  for name in TMP UPSTREAM_PORT PROXY_PORT UPSTREAM_CACHE_CONTROL BODY_1K; do
     text=${text//@$name@/${!name:-}}
   done
   printf '%s\n' "$text" >"$2"
@@ -123,7 +128,7 @@ stop_pid() {
 wait_ready() {  # url expected-bytes log -> waits (bounded) until url answers 200 with that size
   local url=$1 bytes=$2 log=$3 got i
   for i in $(seq 100); do
-    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 1 "$url" || true)
+    got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' --max-time 1 "$url" || true)
     [ "$got" = "200 $bytes" ] && return 0
     sleep 0.1
   done
@@ -146,14 +151,14 @@ start_upstream() {  # body-bytes cache-control -> UPSTREAM_PORT, a file /f.bin o
   wait_ready "http://127.0.0.1:$UPSTREAM_PORT/f.bin" "$1" "$TMP/upstream.error.log"
 }
 
-start_proxy() {  # kind(portico|nginx) portico-template -> PROXY_PID, PROXY_PORT
+start_proxy() {  # kind(portico|nginx) portico-template [nginx-template] -> PROXY_PID, PROXY_PORT
   PROXY_PORT=$(free_ports 1)
   case "$1" in
     portico)
       render "$2" "$TMP/portico.toml"
       start_bg "$SERVER_CPU" "$TMP/portico.log" "$PORTICO" -c "$TMP/portico.toml" ;;
     nginx)
-      render proxy-nginx.conf.in "$TMP/proxy.conf"
+      render "${3:-proxy-nginx.conf.in}" "$TMP/proxy.conf"
       start_bg "$SERVER_CPU" "$TMP/proxy.log" nginx -p "$TMP/" -e "$TMP/proxy.error.log" \
         -c "$TMP/proxy.conf" -g 'daemon off;' ;;
   esac
@@ -170,10 +175,10 @@ wrk_bg() {  # seconds url output-file [--latency]: wrk in the background, waited
   stop_pid "$pid"
 }
 
-run_wrk() {  # url -> RPS, P99_MS (and warnings on errors)
+run_wrk() {  # url [wrk args...] -> RPS, P99_MS (and warnings on errors)
   local out
-  wrk_bg "$WARMUP" "$1" "$TMP/warmup.out"
-  wrk_bg "$DURATION" "$1" "$TMP/wrk.out" --latency
+  wrk_bg "$WARMUP" "$1" "$TMP/warmup.out" "${@:2}"
+  wrk_bg "$DURATION" "$1" "$TMP/wrk.out" --latency "${@:2}"
   out=$(cat "$TMP/wrk.out")
   printf '%s\n' "$out" >>"$TMP/wrk.log"
   RPS=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -193,12 +198,14 @@ run_wrk() {  # url -> RPS, P99_MS (and warnings on errors)
 }
 
 ROWS=()
-compare() {  # scenario portico-template path body-bytes -> one table row
-  local name=$1 template=$2 path=$3 bytes=$4 kind prps pp99 nrps np99
+compare() {  # scenario portico-template path body-bytes [scheme nginx-template wrk-args...] -> one table row
+  local name=$1 template=$2 path=$3 bytes=$4 scheme=${5:-http} nginx_template=${6:-proxy-nginx.conf.in}
+  local kind prps pp99 nrps np99
+  shift $(( $# < 6 ? $# : 6 ))
   for kind in portico nginx; do
-    start_proxy "$kind" "$template"
-    wait_ready "http://127.0.0.1:$PROXY_PORT$path" "$bytes" "$TMP/$kind.log"
-    run_wrk "http://127.0.0.1:$PROXY_PORT$path"
+    start_proxy "$kind" "$template" "$nginx_template"
+    wait_ready "$scheme://127.0.0.1:$PROXY_PORT$path" "$bytes" "$TMP/$kind.log"
+    run_wrk "$scheme://127.0.0.1:$PROXY_PORT$path" "$@"
     stop_pid "$PROXY_PID"
     if [ "$kind" = portico ]; then prps=$RPS pp99=$P99_MS; else nrps=$RPS np99=$P99_MS; fi
   done
@@ -215,6 +222,32 @@ scenario_passthrough() {
   stop_pid "$UPSTREAM_PID"
 }
 
+# TLS termination, keep-alive: the cost of TLS records on top of a 1 KiB in-memory answer.
+scenario_tls_keepalive() {
+  make_tls_material
+  compare tls_keepalive portico-tls.toml.in /prod/hit 1024 https nginx-tls.conf.in
+}
+
+# TLS termination, a new connection (full handshake, ECDHE + ECDSA P-256) per request.
+scenario_tls_handshake() {
+  make_tls_material
+  compare tls_handshake portico-tls.toml.in /prod/hit 1024 https nginx-tls.conf.in -H 'Connection: close'
+}
+
+make_tls_material() {  # -> $TMP/tls.crt, $TMP/tls.key (once per run), BODY_1K
+  if [ ! -f "$TMP/tls.crt" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/tls.key" \
+      -out "$TMP/tls.crt" -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+    chmod 644 "$TMP/tls.crt" "$TMP/tls.key"
+  fi
+  # shellcheck disable=SC2034  # read by render() through ${!name}
+  BODY_1K=$(head -c 1024 /dev/zero | tr '\0' 'h')
+}
+
+# Cache-hit scenarios (Portico vs nginx proxy_cache vs Varnish) and memory per cached object.
+# shellcheck source=deploy/bench/scenarios_cache.sh
+source "$ROOT/deploy/bench/scenarios_cache.sh"
+
 # ---- main ---------------------------------------------------------------------------------
 
 echo "bench: $("$PORTICO" --version) vs $(nginx -v 2>&1 | sed 's/^nginx version: //'); wrk -t1 -c$CONNECTIONS" \
@@ -225,7 +258,10 @@ for s in "${SCENARIOS[@]}"; do
   "scenario_$s"
 done
 
-printf '\n%-22s %12s %10s %12s %10s %8s %8s\n' scenario "portico r/s" "p99 ms" "nginx r/s" "p99 ms" \
-  "r/s x" "p99 x"
-printf '%s\n' "${ROWS[@]}"
-echo "(r/s x = Portico/nginx requests per second, higher is better; p99 x = Portico/nginx p99, lower is better)"
+if [ ${#ROWS[@]} -gt 0 ]; then
+  printf '\n%-22s %12s %10s %12s %10s %8s %8s\n' scenario "portico r/s" "p99 ms" "nginx r/s" "p99 ms" \
+    "r/s x" "p99 x"
+  printf '%s\n' "${ROWS[@]}"
+  echo "(r/s x = Portico/nginx requests per second, higher is better; p99 x = Portico/nginx p99, lower is better)"
+fi
+print_cache_tables

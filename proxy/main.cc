@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "conf/config_parser.h"
+#include "proxy/io/tls_context.h"
 #include "proxy/server.h"
 #include "proxy/stats/log.h"
 
@@ -66,6 +67,11 @@ int main(int argc, char** argv) {
     }
   }
   if (test_only) {
+    // Certificates are checked here (conf/ cannot: it uses no OpenSSL): readable, key matches,
+    // not expired. At start-up and on reload the same checks run when the snapshot is built.
+    std::vector<portico::conf::ConfigError> tls_errors = portico::proxy::validateTls(*result.config);
+    for (const auto& e : tls_errors) std::fprintf(stderr, "%s\n", e.toString().c_str());
+    if (!tls_errors.empty()) return 1;
     std::printf("%s: configuration ok\n", conf_path.empty() ? "<embedded>" : conf_path.c_str());
     return 0;
   }

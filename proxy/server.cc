@@ -15,12 +15,20 @@
 namespace portico::proxy {
 namespace {
 
-bool sameListeners(const conf::ServerConfig& a, const conf::ServerConfig& b) {
-  if (a.listen.size() != b.listen.size()) return false;
-  for (std::size_t i = 0; i < a.listen.size(); ++i) {
-    if (a.listen[i].toString() != b.listen[i].toString()) return false;
+bool sameAddresses(const std::vector<conf::ListenAddress>& a,
+                   const std::vector<conf::ListenAddress>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].toString() != b[i].toString()) return false;
   }
-  return a.workers == b.workers;
+  return true;
+}
+
+bool sameListeners(const conf::ServerConfig& a, const conf::ServerConfig& b) {
+  static const std::vector<conf::ListenAddress> kNone;
+  return sameAddresses(a.listen, b.listen) &&
+         sameAddresses(a.tls ? a.tls->listen : kNone, b.tls ? b.tls->listen : kNone) &&
+         a.workers == b.workers;
 }
 
 int workerCount(const conf::ServerConfig& s) {
@@ -49,7 +57,8 @@ Server::~Server() {
 
 int Server::run() {
   std::string error;
-  SnapshotPtr snapshot = buildSnapshot(config_, generation_, error);
+  tickets_ = std::make_shared<TicketKeyRing>();
+  SnapshotPtr snapshot = buildSnapshot(config_, generation_, error, tickets_);
   if (!snapshot) {
     logEvent("error", "start-up failed", {{"error", error}});
     return 1;
@@ -64,25 +73,33 @@ int Server::run() {
   }
   const conf::ServerConfig& sc = config_->server;
   int n = workerCount(sc);
-  std::vector<std::vector<int>> fds(static_cast<std::size_t>(n));
-  for (const conf::ListenAddress& addr : sc.listen) {
-    conf::ListenAddress bound;
-    std::vector<int> socks = bindReusePort(addr, n, bound, error);
-    if (socks.empty()) {
-      logEvent("error", "cannot listen", {{"addr", addr.toString()}, {"error", error}});
-      return 1;
-    }
-    for (int i = 0; i < n; ++i) {
-      // listen() now, so connections queue from the moment the address is announced; the
-      // worker's uv_listen() later only starts accepting.
-      if (::listen(socks[static_cast<std::size_t>(i)], 1024) != 0) {
-        logEvent("error", "cannot listen", {{"addr", bound.toString()}, {"error", "listen() failed"}});
-        return 1;
+  std::vector<std::vector<ListenSocket>> fds(static_cast<std::size_t>(n));
+  int https_port = 443;
+  auto listenAll = [&](const std::vector<conf::ListenAddress>& addrs, bool tls) {
+    for (const conf::ListenAddress& addr : addrs) {
+      conf::ListenAddress bound;
+      std::vector<int> socks = bindReusePort(addr, n, bound, error);
+      if (socks.empty()) {
+        logEvent("error", "cannot listen", {{"addr", addr.toString()}, {"error", error}});
+        return false;
       }
-      fds[static_cast<std::size_t>(i)].push_back(socks[static_cast<std::size_t>(i)]);
+      for (int i = 0; i < n; ++i) {
+        // listen() now, so connections queue from the moment the address is announced; the
+        // worker's uv_listen() later only starts accepting.
+        if (::listen(socks[static_cast<std::size_t>(i)], 1024) != 0) {
+          logEvent("error", "cannot listen", {{"addr", bound.toString()}, {"error", "listen() failed"}});
+          return false;
+        }
+        fds[static_cast<std::size_t>(i)].push_back({socks[static_cast<std::size_t>(i)], tls});
+      }
+      if (tls && !tls_listeners_) https_port = bound.port;  // redirect_http targets the first
+      tls_listeners_ = tls_listeners_ || tls;
+      logEvent("info", "listening", {{"listener", tls ? "https" : "http"}, {"addr", bound.toString()}, {"workers", n}});
     }
-    logEvent("info", "listening", {{"listener", "http"}, {"addr", bound.toString()}, {"workers", n}});
-  }
+    return true;
+  };
+  if (!listenAll(sc.listen, false)) return 1;
+  if (sc.tls && !listenAll(sc.tls->listen, true)) return 1;
   if (config_->admin.listen) {
     conf::ListenAddress bound;
     int fd = bindSingle(*config_->admin.listen, bound, error);
@@ -99,7 +116,8 @@ int Server::run() {
   store_ = std::make_unique<cache::MemoryStore>(store_options);
   coalescer_ = std::make_unique<cache::Coalescer>();
   for (int i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, registry_, snapshot, std::move(fds[static_cast<std::size_t>(i)])));
+    workers_.push_back(std::make_unique<Worker>(i, registry_, snapshot,
+                                                std::move(fds[static_cast<std::size_t>(i)]), https_port));
     workers_.back()->setCache(store_.get(), coalescer_.get(), store_->maxObjectBytes());
   }
   for (auto& w : workers_) w->start();
@@ -138,8 +156,14 @@ void Server::reload() {
           (config_->admin.listen ? config_->admin.listen->toString() : "")) {
     logEvent("warn", "reload: listen addresses and worker count are kept; changing them needs a restart");
   }
+  if (tls_listeners_ && !result.config->server.tls) {
+    main_metrics_->counter("portico_config_reloads_total", "result=\"error\"")->add();
+    logEvent("error", "reload refused: [server.tls] was removed but the TLS listeners are open; "
+                      "that needs a restart");
+    return;
+  }
   std::string error;
-  SnapshotPtr snapshot = buildSnapshot(result.config, generation_ + 1, error);
+  SnapshotPtr snapshot = buildSnapshot(result.config, generation_ + 1, error, tickets_);
   if (!snapshot) {
     main_metrics_->counter("portico_config_reloads_total", "result=\"error\"")->add();
     logEvent("error", "reload refused", {{"error", error}});

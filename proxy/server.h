@@ -1,9 +1,11 @@
 #pragma once
 // Server: the process. Owns the current snapshot, the metrics registry, the N workers and the
 // main thread's loop (signals + admin listener).
-//   SIGHUP  -> reload: parse and validate the file again; valid: a new snapshot is posted to
-//              every worker (in-flight requests finish on the old one); invalid: logged, refused,
-//              the old conf keeps serving.
+//   SIGHUP  -> reload: parse and validate the file again (certificates included: they are
+//              loaded anew); valid: a new snapshot is posted to every worker (in-flight requests
+//              finish on the old one, TLS connections keep their certificate); invalid: logged,
+//              refused, the old conf keeps serving. Session-ticket keys are kept across reloads,
+//              so clients resume their sessions after one.
 //   SIGTERM / SIGINT -> drain: workers stop accepting, finish in-flight requests (bounded by
 //              server.drain_timeout_ms), then the process exits 0.
 #include <uv.h>
@@ -15,6 +17,7 @@
 #include "cache/coalescer.h"
 #include "cache/memory_store.h"
 #include "proxy/core/metrics.h"
+#include "proxy/io/tls_context.h"
 #include "proxy/io/worker.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats/admin_server.h"
@@ -39,6 +42,8 @@ class Server {
   conf::ConfigPtr config_;
   std::string conf_path_;
   std::uint64_t generation_ = 1;
+  std::shared_ptr<TicketKeyRing> tickets_;  // shared by every TLS context of the process
+  bool tls_listeners_ = false;
   core::MetricsRegistry registry_;
   core::MetricsShard* main_metrics_;
   uv_loop_t loop_;

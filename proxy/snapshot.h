@@ -1,6 +1,6 @@
 #pragma once
-// A configuration snapshot: the frozen Config, its compiled RouteTable and the access log it
-// names. Built once per load/reload on the main thread, then shared read-only by every worker
+// A configuration snapshot: the frozen Config, its compiled RouteTable, the access log it
+// names and its TLS contexts (certificates are loaded per snapshot, so SIGHUP reloads them). Built once per load/reload on the main thread, then shared read-only by every worker
 // (style.md G12). Requests keep the snapshot they started with until they finish, so a reload
 // never changes a request mid-flight.
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "conf/config.h"
 #include "conf/route_table.h"
 #include "origin/origin_client.h"
+#include "proxy/io/tls_context.h"
 #include "proxy/stats/log.h"
 
 namespace portico::proxy {
@@ -19,12 +20,17 @@ struct Snapshot {
   conf::ConfigPtr config;
   std::unique_ptr<conf::RouteTable> routes;
   std::shared_ptr<AccessLog> access_log;
+  // Null when the conf has no [server.tls]. Connections keep the context they started with.
+  std::shared_ptr<const TlsContext> tls;
   std::uint64_t generation = 0;
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
-// Returns null and sets `error` if the snapshot cannot be built (e.g. the access log file).
-SnapshotPtr buildSnapshot(conf::ConfigPtr config, std::uint64_t generation, std::string& error);
+// Returns null and sets `error` if the snapshot cannot be built (e.g. the access log file, a
+// certificate that does not load). `tickets`: the process's session-ticket keys (kept across
+// reloads); null makes a new ring.
+SnapshotPtr buildSnapshot(conf::ConfigPtr config, std::uint64_t generation, std::string& error,
+                          std::shared_ptr<TicketKeyRing> tickets = nullptr);
 
 // One worker's view of a snapshot: the snapshot plus this worker's origin clients for it.
 // Created, used and destroyed on the worker's thread.

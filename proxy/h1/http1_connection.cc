@@ -4,34 +4,14 @@
 
 #include "proxy/core/clock.h"
 #include "proxy/core/http_date.h"
+#include "proxy/io/tcp_transport.h"
 
 namespace portico::proxy {
 namespace {
 
-constexpr std::size_t kReadBufferSize = 64 * 1024;
 constexpr std::uint64_t kLingerMs = 1000;
 
 bool statusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
-
-std::string peerIp(uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
-  char ip[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&ss), ip, sizeof ip);
-  } else if (ss.ss_family == AF_INET6) {
-    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&ss), ip, sizeof ip);
-  }
-  return ip;
-}
-
-struct WriteReq {
-  uv_write_t req;
-  std::string data;
-  Http1Connection* conn;
-  std::shared_ptr<bool> alive;
-};
 
 void appendHex(std::string& out, std::size_t n) {
   char buf[20];
@@ -42,42 +22,45 @@ void appendHex(std::string& out, std::size_t n) {
 }  // namespace
 
 void Http1Connection::start(ConnectionHost& host, uv_tcp_t* tcp) {
-  auto* conn = new Http1Connection(host, tcp);
+  start(host, std::make_unique<TcpTransport>(tcp));
+}
+
+void Http1Connection::start(ConnectionHost& host, std::unique_ptr<Transport> transport) {
+  auto* conn = new Http1Connection(host, std::move(transport));
   host.onConnectionOpened(conn);
-  conn->armHeaderTimer();
+  // TLS: the header timer starts when the handshake is done (the transport bounds the
+  // handshake with its own timer).
+  if (conn->transport_->established()) conn->armHeaderTimer();
   conn->updateReading();
 }
 
-Http1Connection::Http1Connection(ConnectionHost& host, uv_tcp_t* tcp)
+Http1Connection::Http1Connection(ConnectionHost& host, std::unique_ptr<Transport> transport)
     : host_(host),
-      tcp_(tcp),
+      transport_(std::move(transport)),
       timer_(host.loop()),
       settings_(host.connectionSettings()),
       parser_(*this, settings_.limits),
       alive_(std::make_shared<bool>(true)) {
-  tcp_->data = this;
-  uv_tcp_nodelay(tcp_, 1);
-  client_ip_ = peerIp(tcp_);
+  transport_->setEvents(this);
+  client_ip_ = transport_->peerIp();
 }
 
 Http1Connection::~Http1Connection() = default;
 
 // ---- reading ----------------------------------------------------------------------------------
 
-void Http1Connection::onAlloc(uv_handle_t*, std::size_t, uv_buf_t* buf) {
-  thread_local char buffer[kReadBufferSize];
-  *buf = uv_buf_init(buffer, sizeof buffer);
+void Http1Connection::onTransportEstablished() {
+  if (!closing_ && !handler_ && parser_.idle()) armHeaderTimer();
 }
 
-void Http1Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-  auto* self = static_cast<Http1Connection*>(s->data);
-  if (self == nullptr) return;
+void Http1Connection::onTransportRead(ssize_t n, const char* data) {
+  Http1Connection* self = this;
   if (n < 0) {
     if (n == UV_EOF && !self->closing_ && self->handler_ && self->request_done_ &&
         !self->response_done_) {
       // The client half-closed after a complete request: answer it, then close.
       self->keep_alive_ = false;
-      uv_read_stop(s);
+      self->transport_->readStop();
       self->reading_ = false;
       return;
     }
@@ -101,7 +84,7 @@ void Http1Connection::onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     self->idle_between_requests_ = false;
     self->armHeaderTimer();
   }
-  self->in_.append(buf->base, static_cast<std::size_t>(n));
+  self->in_.append(data, static_cast<std::size_t>(n));
   self->in_read_callback_ = true;
   self->processInput();
   self->in_read_callback_ = false;
@@ -126,6 +109,7 @@ void Http1Connection::processInput() {
 
 void Http1Connection::onRequestHead(core::RequestHead head, const RequestFraming& framing) {
   head.client_ip = client_ip_;
+  if (transport_->tls() != nullptr) head.scheme = "https";
   request_ = std::move(head);
   keep_alive_ = framing.keep_alive && !host_.draining();
   http10_ = request_.http_minor == 0;
@@ -180,17 +164,16 @@ void Http1Connection::sendError(int status, const std::string& reason) {
   request_done_ = true;
   closing_ = true;  // no more requests on this connection
   flush();
-  if (out_.empty() && in_flight_ == 0) lingerClose();
+  if (out_.empty() && transport_->pendingBytes() == 0) lingerClose();
 }
 
 void Http1Connection::updateReading() {
   bool want = !closing_ && !body_paused_ && in_.size() < kMaxPipelined;
   if (want == reading_) return;
   if (want) {
-    uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_), &Http1Connection::onAlloc,
-                  &Http1Connection::onRead);
+    transport_->readStart();
   } else {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+    transport_->readStop();
   }
   reading_ = want;
 }
@@ -239,6 +222,8 @@ void Http1Connection::sendHead(core::ResponseHead head,
       chunked_out_ = true;
     }
   }
+  // RFC 6797 §7.2: only over TLS. Portico's value replaces the origin's.
+  const bool hsts = settings_.hsts_max_age_s > 0 && transport_->tls() != nullptr;
   std::string& o = out_;
   o.reserve(o.size() + 256 + head.headers.byteSize() + head.headers.size() * 4);
   o.append("HTTP/1.1 ");
@@ -250,7 +235,8 @@ void Http1Connection::sendHead(core::ResponseHead head,
     const std::string& n = e.name;
     if (core::iequals(n, "connection") || core::iequals(n, "keep-alive") ||
         core::iequals(n, "transfer-encoding") || core::iequals(n, "content-length") ||
-        core::iequals(n, "date") || core::iequals(n, "server")) {
+        core::iequals(n, "date") || core::iequals(n, "server") ||
+        (hsts && core::iequals(n, "strict-transport-security"))) {
       continue;
     }
     o.append(n);
@@ -267,6 +253,11 @@ void Http1Connection::sendHead(core::ResponseHead head,
     o.append("\r\n");
   } else if (chunked_out_) {
     o.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (hsts) {
+    o.append("Strict-Transport-Security: max-age=");
+    o.append(std::to_string(settings_.hsts_max_age_s));
+    o.append("\r\n");
   }
   if (!keep_alive_) {
     o.append("Connection: close\r\n");
@@ -292,7 +283,7 @@ bool Http1Connection::sendBody(std::string_view data) {
   } else {
     scheduleFlush();
   }
-  if (out_.size() + in_flight_ >= kHighWater) {
+  if (out_.size() + transport_->pendingBytes() >= kHighWater) {
     waiting_writable_ = true;
     // A client that stops reading is given idle_timeout_ms to make progress.
     timer_.start(settings_.idle_timeout_ms, [this] { close(); });
@@ -343,59 +334,29 @@ void Http1Connection::scheduleFlush() {
 
 void Http1Connection::flush() {
   if (out_.empty() || !*alive_) return;
-  auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
-  std::size_t offset = 0;
-  if (in_flight_ == 0) {
-    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
-    int n = uv_try_write(stream, &b, 1);
-    if (n > 0) {
-      offset = static_cast<std::size_t>(n);
-      bytes_out_ += static_cast<std::uint64_t>(n);
-    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      out_.clear();
-      abort();
-      return;
-    }
+  bytes_out_ += out_.size();
+  if (transport_->write(out_) != 0) {  // takes out_ (left empty)
+    abort();
+    return;
   }
-  if (offset < out_.size()) {
-    auto* w = new WriteReq;
-    w->data = offset == 0 ? std::move(out_) : out_.substr(offset);
-    w->conn = this;
-    w->alive = alive_;
-    w->req.data = w;
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    in_flight_ += w->data.size();
-    bytes_out_ += w->data.size();
-    if (uv_write(&w->req, stream, &b, 1, &Http1Connection::onWriteDone) != 0) {
-      in_flight_ -= w->data.size();
-      delete w;
-      out_.clear();
-      abort();
-      return;
-    }
-  }
-  out_.clear();
-  if (in_flight_ == 0 && closing_ && response_done_) lingerClose();
+  if (transport_->pendingBytes() == 0 && closing_ && response_done_) lingerClose();
 }
 
-void Http1Connection::onWriteDone(uv_write_t* req, int status) {
-  auto* w = static_cast<WriteReq*>(req->data);
-  std::unique_ptr<WriteReq> guard(w);
-  if (!*w->alive) return;
-  Http1Connection* self = w->conn;
-  self->in_flight_ -= w->data.size();
+void Http1Connection::onTransportWritten(int status) {
+  if (!*alive_) return;
   if (status < 0) {
-    self->close();
+    close();
     return;
   }
-  if (self->closing_ && self->response_done_ && self->in_flight_ == 0 && self->out_.empty()) {
-    self->lingerClose();
+  std::size_t pending = transport_->pendingBytes();
+  if (closing_ && response_done_ && pending == 0 && out_.empty()) {
+    lingerClose();
     return;
   }
-  if (self->waiting_writable_ && self->out_.size() + self->in_flight_ < kLowWater) {
-    self->waiting_writable_ = false;
-    self->timer_.stop();
-    if (self->handler_) self->handler_->onWritable();
+  if (waiting_writable_ && out_.size() + pending < kLowWater) {
+    waiting_writable_ = false;
+    timer_.stop();
+    if (handler_) handler_->onWritable();
   }
 }
 
@@ -424,7 +385,7 @@ void Http1Connection::finishExchange() {
 
 void Http1Connection::updateReadingForClose() {
   flush();
-  if (out_.empty() && in_flight_ == 0) lingerClose();
+  if (out_.empty() && transport_->pendingBytes() == 0) lingerClose();
 }
 
 // Closing after a response: send FIN, then keep reading (and discarding) briefly so that a
@@ -435,14 +396,9 @@ void Http1Connection::lingerClose() {
   lingering_ = true;
   closing_ = true;
   timer_.start(kLingerMs, [this] { close(); });
-  auto* req = new uv_shutdown_t;
-  if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_),
-                  [](uv_shutdown_t* r, int) { delete r; }) != 0) {
-    delete req;
-  }
+  transport_->shutdown();
   if (!reading_) {
-    uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_), &Http1Connection::onAlloc,
-                  &Http1Connection::onRead);
+    transport_->readStart();
     reading_ = true;
   }
 }
@@ -504,19 +460,15 @@ void Http1Connection::close() {
   handler_.reset();
   host_.countBytes(bytes_in_, bytes_out_);
   bytes_in_ = bytes_out_ = 0;
-  auto* h = reinterpret_cast<uv_handle_t*>(tcp_);
-  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  if (reading_) transport_->readStop();
   reading_ = false;
-  uv_close(h, &Http1Connection::onClosed);
+  transport_->close();
 }
 
-void Http1Connection::onClosed(uv_handle_t* h) {
-  auto* self = static_cast<Http1Connection*>(h->data);
-  delete reinterpret_cast<uv_tcp_t*>(h);
-  if (self != nullptr) {
-    self->host_.onConnectionClosed(self);
-    delete self;
-  }
+void Http1Connection::onTransportClosed() {
+  // The transport's last call: deleting it (with this connection) is allowed here.
+  host_.onConnectionClosed(this);
+  delete this;
 }
 
 }  // namespace portico::proxy

@@ -9,11 +9,15 @@
 //   - The handler is created when a head is complete and destroyed (deferred, never inside one
 //     of its own calls) once its response has ended and its request body has been read.
 //   - Closing: the connection stops reading, destroys the handler (whose destructor must cancel
-//     its work and must not call the Exchange), closes the socket; the object is deleted in the
-//     uv_close callback.
+//     its work and must not call the Exchange), closes the transport; the object (and its
+//     transport) is deleted in the transport's onTransportClosed().
+// I/O goes through a Transport (proxy/io/transport.h): plain TCP or TLS; the connection does not
+// know which, except that it reports TLS details (tlsInfo()), marks requests "https" and adds
+// Strict-Transport-Security on TLS when configured.
 // Timeouts: header_timeout_ms from the first byte of a head (and for the first request, from
-// accept) to its completion -> 408 + close; idle_timeout_ms between requests -> close; a request
-// body that stalls for idle_timeout_ms -> close.
+// accept, or for TLS from the end of the handshake, which the transport bounds itself) to its
+// completion -> 408 + close; idle_timeout_ms between requests -> close; a request body that
+// stalls for idle_timeout_ms -> close.
 // Backpressure: sendBody() returns false while more than kHighWater bytes wait to be written;
 // the handler then stops its source and continues on onWritable() (below kLowWater).
 #include <uv.h>
@@ -28,6 +32,7 @@
 #include "proxy/core/http_message.h"
 #include "proxy/core/uv_util.h"
 #include "proxy/h1/http1_parser.h"
+#include "proxy/io/transport.h"
 
 namespace portico::proxy {
 
@@ -52,6 +57,8 @@ class Exchange {
   // Close the connection after this response (e.g. a request body that will not be read).
   virtual void closeAfterResponse() = 0;
   virtual bool responseStarted() const = 0;
+  // What the TLS handshake negotiated; null on a plaintext connection.
+  virtual const TlsInfo* tlsInfo() const { return nullptr; }
 };
 
 class RequestHandler {
@@ -66,6 +73,7 @@ struct ConnectionSettings {
   ParseLimits limits;
   std::uint64_t header_timeout_ms = 10000;
   std::uint64_t idle_timeout_ms = 60000;
+  std::int64_t hsts_max_age_s = 0;  // > 0: Strict-Transport-Security on TLS responses
 };
 
 // The worker side: makes handlers, knows the current settings, tracks connections.
@@ -89,13 +97,15 @@ class ConnectionHost {
   virtual void countBytes(std::uint64_t in, std::uint64_t out) = 0;
 };
 
-class Http1Connection final : public Exchange, private Http1ParserEvents {
+class Http1Connection final : public Exchange, private Http1ParserEvents, private TransportEvents {
  public:
   static constexpr std::size_t kHighWater = 256 * 1024;
   static constexpr std::size_t kLowWater = 64 * 1024;
   static constexpr std::size_t kMaxPipelined = 64 * 1024;
 
-  // Takes a freshly accepted uv_tcp_t (allocated with new); owns it from here on.
+  // Takes a fresh transport (nothing read or written yet); owns it from here on.
+  static void start(ConnectionHost& host, std::unique_ptr<Transport> transport);
+  // Convenience: a plaintext connection on a freshly accepted uv_tcp_t (allocated with new).
   static void start(ConnectionHost& host, uv_tcp_t* tcp);
 
   // Asks an idle connection to close now, a busy one after its current response.
@@ -113,9 +123,10 @@ class Http1Connection final : public Exchange, private Http1ParserEvents {
   void sendContinue() override;
   void closeAfterResponse() override { keep_alive_ = false; }
   bool responseStarted() const override { return response_started_; }
+  const TlsInfo* tlsInfo() const override { return transport_->tls(); }
 
  private:
-  Http1Connection(ConnectionHost& host, uv_tcp_t* tcp);
+  Http1Connection(ConnectionHost& host, std::unique_ptr<Transport> transport);
   ~Http1Connection() override;
 
   // Http1ParserEvents
@@ -123,10 +134,11 @@ class Http1Connection final : public Exchange, private Http1ParserEvents {
   void onRequestBody(std::string_view chunk) override;
   void onRequestComplete() override;
 
-  static void onAlloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
-  static void onRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-  static void onWriteDone(uv_write_t* req, int status);
-  static void onClosed(uv_handle_t* h);
+  // TransportEvents
+  void onTransportEstablished() override;
+  void onTransportRead(ssize_t n, const char* data) override;
+  void onTransportWritten(int status) override;
+  void onTransportClosed() override;
 
   void processInput();
   void handleParseError();
@@ -144,13 +156,12 @@ class Http1Connection final : public Exchange, private Http1ParserEvents {
   void armIdleTimer();
 
   ConnectionHost& host_;
-  uv_tcp_t* tcp_;
+  std::unique_ptr<Transport> transport_;
   core::Timer timer_;
   ConnectionSettings settings_;
   Http1Parser parser_;
   std::string in_;       // received, not yet parsed (pipelined requests wait here)
-  std::string out_;      // serialized, not yet handed to libuv
-  std::size_t in_flight_ = 0;  // bytes handed to uv_write and not completed
+  std::string out_;      // serialized, not yet handed to the transport
   core::RequestHead request_;
   std::unique_ptr<RequestHandler> handler_;
   std::string client_ip_;

@@ -9,6 +9,12 @@
 
 namespace portico::proxy {
 
+// One listening socket handed to a worker: plain HTTP or TLS.
+struct ListenSocket {
+  int fd = -1;
+  bool tls = false;
+};
+
 // Creates `count` bound (not yet listening) sockets for `addr`. On success returns the fds and
 // sets `bound` to the actual address (port resolved). On failure returns {} and sets `error`.
 std::vector<int> bindReusePort(const conf::ListenAddress& addr, int count,

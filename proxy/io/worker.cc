@@ -3,15 +3,59 @@
 #include <unistd.h>
 
 #include "origin/origin_factory.h"
+#include "proxy/io/tcp_transport.h"
 #include "proxy/pipeline/request_pipeline.h"
 #include "proxy/stats/log.h"
 
 namespace portico::proxy {
+namespace {
+
+// redirect_http: answers every plain-listener request with 301 to the same host and target on
+// https (RFC 9110 §15.4.2), without routing. The answer is complete when the constructor
+// returns; a request body is not read (the connection closes after the answer).
+class RedirectHandler final : public RequestHandler {
+ public:
+  RedirectHandler(Exchange& ex, const WorkerView& view, core::Counter* redirects, int https_port) {
+    const core::RequestHead& req = ex.request();
+    core::ResponseHead head;
+    std::string body;
+    if (req.authority.empty()) {
+      head.status = 400;
+      body = "400 Bad Request: a Host header is needed to redirect to https\n";
+    } else {
+      head.status = 301;
+      std::string location = "https://" + req.authority;
+      if (https_port != 443) location += ":" + std::to_string(https_port);
+      location += req.path;
+      if (!req.query.empty()) location += "?" + req.query;
+      head.headers.add("Location", location);
+      body = "301 Moved Permanently: " + location + "\n";
+    }
+    head.headers.add("Content-Type", "text/plain; charset=utf-8");
+    ex.sendHead(std::move(head), body.size());
+    ex.sendBody(body);
+    ex.endResponse();
+    redirects->add();
+    const auto& log = view.snapshot->access_log;
+    if (log && log->enabled()) {
+      log->write({{"time", isoTimeNow()}, {"client", req.client_ip}, {"method", req.method},
+                  {"target", req.target}, {"host", req.authority},
+                  {"proto", req.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"},
+                  {"status", req.authority.empty() ? 400 : 301}, {"route", "redirect:https"},
+                  {"cache", "bypass"}});
+    }
+  }
+  void onRequestBody(std::string_view) override {}
+  void onRequestComplete() override {}
+};
+
+}  // namespace
 
 Worker::Worker(int id, core::MetricsRegistry& registry, SnapshotPtr snapshot,
-               std::vector<int> listen_fds)
+               std::vector<ListenSocket> sockets, int https_port)
     : id_(id),
-      listen_fds_(std::move(listen_fds)),
+      https_port_(https_port),
+      listen_fds_(std::move(sockets)),
       metrics_(registry.addShard()),
       pending_snapshot_(std::move(snapshot)) {
   uv_loop_init(&loop_);
@@ -22,11 +66,24 @@ Worker::Worker(int id, core::MetricsRegistry& registry, SnapshotPtr snapshot,
   connections_total_ = metrics_->counter("portico_connections_total");
   bytes_in_ = metrics_->counter("portico_bytes_received_total");
   bytes_out_ = metrics_->counter("portico_bytes_sent_total");
+  redirects_ = metrics_->counter("portico_https_redirects_total");
+  for (int v13 = 0; v13 < 2; ++v13) {
+    for (int resumed = 0; resumed < 2; ++resumed) {
+      std::string labels = std::string("protocol=\"") + (v13 ? "TLSv1.3" : "TLSv1.2") +
+                           "\",resumed=\"" + (resumed ? "true" : "false") + "\"";
+      tls_stats_.handshakes[v13][resumed] = metrics_->counter("portico_tls_handshakes_total", labels);
+    }
+  }
+  const char* kErrors = "portico_tls_handshake_errors_total";
+  tls_stats_.failed_timeout = metrics_->counter(kErrors, "reason=\"timeout\"");
+  tls_stats_.failed_protocol = metrics_->counter(kErrors, "reason=\"protocol\"");
+  tls_stats_.failed_plain_http = metrics_->counter(kErrors, "reason=\"plain_http\"");
+  tls_stats_.failed_closed = metrics_->counter(kErrors, "reason=\"closed\"");
 }
 
 Worker::~Worker() {
   join();
-  for (int fd : listen_fds_) ::close(fd);
+  for (const ListenSocket& s : listen_fds_) ::close(s.fd);
 }
 
 void Worker::setCache(cache::Store* store, cache::Coalescer* coalescer, std::uint64_t max_object) {
@@ -48,18 +105,18 @@ void Worker::join() {
 void Worker::run() {
   curl_ = std::make_unique<origin::CurlMulti>(&loop_);
   installSnapshot(std::move(pending_snapshot_));
-  for (int fd : listen_fds_) {
+  for (const ListenSocket& sock : listen_fds_) {
     auto* tcp = new uv_tcp_t;
     uv_tcp_init(&loop_, tcp);
     tcp->data = this;
-    int rc = uv_tcp_open(tcp, fd);
+    int rc = uv_tcp_open(tcp, sock.fd);
     if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, &Worker::onConnection);
     if (rc != 0) {
       logEvent("error", "listen failed", {{"worker", id_}, {"error", uv_strerror(rc)}});
       core::closeAndDelete(tcp);
       continue;
     }
-    listeners_.push_back(tcp);
+    listeners_.push_back({tcp, sock.tls});
   }
   listen_fds_.clear();  // owned by the uv handles now
 
@@ -102,11 +159,16 @@ ConnectionSettings Worker::connectionSettings() const {
   out.limits.max_body_bytes = s.max_body_bytes;
   out.header_timeout_ms = s.header_timeout_ms;
   out.idle_timeout_ms = s.idle_timeout_ms;
+  if (s.tls) out.hsts_max_age_s = s.tls->hsts_max_age_s;
   return out;
 }
 
 std::unique_ptr<RequestHandler> Worker::makeHandler(Exchange& exchange,
                                                     const RequestFraming& framing) {
+  const conf::ServerConfig& sc = view_->snapshot->config->server;
+  if (sc.tls && sc.tls->redirect_http && exchange.tlsInfo() == nullptr) {
+    return std::make_unique<RedirectHandler>(exchange, *view_, redirects_, https_port_);
+  }
   auto pipeline = std::make_unique<RequestPipeline>(*this, exchange, framing);
   pipeline->start();
   return pipeline;
@@ -151,7 +213,30 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     core::closeAndDelete(client);
     return;
   }
-  Http1Connection::start(*self, client);
+  bool tls = false;
+  for (const ListenerHandle& l : self->listeners_) {
+    if (reinterpret_cast<uv_stream_t*>(l.tcp) == server) tls = l.tls;
+  }
+  if (!tls) {
+    Http1Connection::start(*self, std::make_unique<TcpTransport>(client));
+    return;
+  }
+  if (std::unique_ptr<Transport> t = self->makeTlsTransport(client)) {
+    Http1Connection::start(*self, std::move(t));
+  }
+}
+
+std::unique_ptr<Transport> Worker::makeTlsTransport(uv_tcp_t* client) {
+  const std::shared_ptr<const TlsContext>& ctx = view_->snapshot->tls;
+  SSL* ssl = ctx ? ctx->newSsl() : nullptr;
+  if (ssl == nullptr) {  // out of memory (or, impossibly, a TLS listener without a context)
+    tls_stats_.failed_protocol->add();
+    core::closeAndDelete(client);
+    return nullptr;
+  }
+  return std::make_unique<TlsTransport>(&loop_, std::make_unique<TcpTransport>(client), ctx, ssl,
+                                        view_->snapshot->config->server.header_timeout_ms,
+                                        &tls_stats_);
 }
 
 void Worker::drain(std::uint64_t timeout_ms) {
@@ -161,7 +246,7 @@ void Worker::drain(std::uint64_t timeout_ms) {
 void Worker::beginDrain(std::uint64_t timeout_ms) {
   if (draining_) return;
   draining_ = true;
-  for (uv_tcp_t* l : listeners_) core::closeAndDelete(l);
+  for (const ListenerHandle& l : listeners_) core::closeAndDelete(l.tcp);
   listeners_.clear();
   for (Http1Connection* c : std::set<Http1Connection*>(connections_)) c->closeWhenIdle();
   drain_timer_ = std::make_unique<core::Timer>(&loop_);

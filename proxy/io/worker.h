@@ -1,7 +1,11 @@
 #pragma once
 // Worker: one thread, one uv_loop_t (never the default loop), its own SO_REUSEPORT listening
-// sockets, its connections, its CurlMulti and origin clients, its metrics shard. A connection
-// never leaves its worker. Other threads talk to a worker only through post() (LoopPoster).
+// sockets (plain HTTP and TLS), its connections, its CurlMulti and origin clients, its metrics
+// shard. A connection never leaves its worker. Other threads talk to a worker only through post()
+// (LoopPoster). A TLS connection is a TlsTransport over a TcpTransport, made with the TlsContext
+// of the snapshot current at accept time (the connection keeps it, so a reload that changes
+// certificates affects new connections only). With [server.tls] redirect_http, plain-listener
+// requests are answered 301 to https:// here, before any routing.
 //
 // Lifecycle: constructed on the main thread -> start() spawns the thread, which listens and
 // runs the loop -> updateSnapshot() any number of times (reload) -> drain() (stop accepting,
@@ -21,13 +25,18 @@
 #include "proxy/core/metrics.h"
 #include "proxy/core/uv_util.h"
 #include "proxy/h1/http1_connection.h"
+#include "proxy/io/listener.h"
+#include "proxy/io/tls_transport.h"
 #include "proxy/pipeline/pipeline_context.h"
 
 namespace portico::proxy {
 
 class Worker final : public ConnectionHost, public PipelineContext {
  public:
-  Worker(int id, core::MetricsRegistry& registry, SnapshotPtr snapshot, std::vector<int> listen_fds);
+  // `https_port`: the port of the first TLS listener, for redirect_http's Location (443 is left
+  // out of the URL).
+  Worker(int id, core::MetricsRegistry& registry, SnapshotPtr snapshot,
+         std::vector<ListenSocket> sockets, int https_port = 443);
   ~Worker() override;
 
   // Before start(): the shared cache tiers (owned by the Server, outliving the worker).
@@ -63,11 +72,18 @@ class Worker final : public ConnectionHost, public PipelineContext {
   void beginDrain(std::uint64_t timeout_ms);
   void maybeStop();
   static void onConnection(uv_stream_t* server, int status);
+  std::unique_ptr<Transport> makeTlsTransport(uv_tcp_t* client);
+
+  struct ListenerHandle {
+    uv_tcp_t* tcp;
+    bool tls;
+  };
 
   int id_;
+  int https_port_;
   uv_loop_t loop_;
-  std::vector<int> listen_fds_;
-  std::vector<uv_tcp_t*> listeners_;
+  std::vector<ListenSocket> listen_fds_;
+  std::vector<ListenerHandle> listeners_;
   std::unique_ptr<core::LoopPoster> poster_;
   std::unique_ptr<core::DeferQueue> defer_;
   std::unique_ptr<origin::CurlMulti> curl_;
@@ -85,6 +101,8 @@ class Worker final : public ConnectionHost, public PipelineContext {
   core::Counter* connections_total_;
   core::Counter* bytes_in_;
   core::Counter* bytes_out_;
+  core::Counter* redirects_;
+  TlsStats tls_stats_;
 };
 
 }  // namespace portico::proxy

@@ -72,6 +72,8 @@ cache::CachedObjectPtr CacheFill::commit(cache::Store& store) {
   collecting_ = false;
   auto object = std::make_shared<cache::CachedObject>();
   object->head = std::move(head_);
+  // Stored for long: no spare capacity (header vectors are reserved for a dozen fields).
+  object->head.headers.entries().shrink_to_fit();
   object->body = std::make_shared<const std::string>(std::move(body_));
   object->meta = std::move(meta_);
   if (!object->meta.vary.empty()) {

@@ -754,6 +754,10 @@ void RequestPipeline::finish() {
     line["resource"] = match_.route->method + " " + match_.route->path;
   }
   if (!fetch_error_.empty()) line["error"] = fetch_error_;
+  if (const TlsInfo* tls = ex_.tlsInfo()) {
+    line["tls"] = std::string(tls->protocol);
+    line["tls_resumed"] = tls->resumed;
+  }
   log->write(line);
 }
 
