@@ -292,6 +292,26 @@ bool Http1Connection::sendBody(std::string_view data) {
   return true;
 }
 
+bool Http1Connection::sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) {
+  // Small pieces are cheaper copied (one write for head and body); chunked framing needs
+  // the chunk-size line around the bytes anyway.
+  if (chunked_out_ || data.size() < kZeroCopyMin) return sendBody(data);
+  if (!response_started_ || response_done_) return true;
+  if (head_request_ || no_body_status_) return true;
+  bytes_out_ += out_.size() + data.size();
+  // The head (and anything else queued) goes first, in the same writev as the body.
+  if (transport_->writeWithBody(out_, data, std::move(keep)) != 0) {
+    abort();
+    return true;
+  }
+  if (transport_->pendingBytes() >= kHighWater) {
+    waiting_writable_ = true;
+    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+    return false;
+  }
+  return true;
+}
+
 void Http1Connection::endResponse() {
   if (!response_started_ || response_done_) return;
   if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");

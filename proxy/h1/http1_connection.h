@@ -59,6 +59,12 @@ class Exchange {
   virtual bool responseStarted() const = 0;
   // What the TLS handshake negotiated; null on a plaintext connection.
   virtual const TlsInfo* tlsInfo() const { return nullptr; }
+  // sendBody() for bytes owned by `keep` (a stored object's immutable body): written without
+  // a copy where the framing allows (Content-Length framing on plain TCP). Same return.
+  virtual bool sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) {
+    (void)keep;
+    return sendBody(data);
+  }
 };
 
 class RequestHandler {
@@ -102,6 +108,8 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   static constexpr std::size_t kHighWater = 256 * 1024;
   static constexpr std::size_t kLowWater = 64 * 1024;
   static constexpr std::size_t kMaxPipelined = 64 * 1024;
+  // sendSharedBody() copies pieces smaller than this (one write for head + body wins).
+  static constexpr std::size_t kZeroCopyMin = 8 * 1024;
 
   // Takes a fresh transport (nothing read or written yet); owns it from here on.
   static void start(ConnectionHost& host, std::unique_ptr<Transport> transport);
@@ -124,6 +132,7 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   void closeAfterResponse() override { keep_alive_ = false; }
   bool responseStarted() const override { return response_started_; }
   const TlsInfo* tlsInfo() const override { return transport_->tls(); }
+  bool sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) override;
 
  private:
   Http1Connection(ConnectionHost& host, std::unique_ptr<Transport> transport);

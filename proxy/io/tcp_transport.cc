@@ -25,6 +25,9 @@ struct WriteReq {
   uv_write_t req;
   std::string data;
   TcpTransport* transport;
+  std::string_view body;              // writeWithBody(): sent after `data`, not copied
+  std::shared_ptr<const void> keep;   // owns `body` until the write completes
+  std::size_t size() const { return data.size() + body.size(); }
 };
 
 }  // namespace
@@ -99,14 +102,61 @@ int TcpTransport::write(std::string& data) {
     delete w;
     return rc;
   }
-  pending_ += w->data.size();
+  pending_ += w->size();
+  return 0;
+}
+
+int TcpTransport::writeWithBody(std::string& data, std::string_view body,
+                                std::shared_ptr<const void> keep) {
+  if (body.empty()) return write(data);
+  if (closing_ || shut_down_) {
+    data.clear();
+    return UV_EPIPE;
+  }
+  auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
+  std::size_t sent = 0;
+  if (pending_ == 0) {
+    uv_buf_t b[2] = {uv_buf_init(data.data(), static_cast<unsigned>(data.size())),
+                     uv_buf_init(const_cast<char*>(body.data()), static_cast<unsigned>(body.size()))};
+    int n = uv_try_write(stream, data.empty() ? b + 1 : b, data.empty() ? 1 : 2);
+    if (n > 0) {
+      sent = static_cast<std::size_t>(n);
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      data.clear();
+      return n;
+    }
+  }
+  if (sent == data.size() + body.size()) {
+    data.clear();
+    return 0;
+  }
+  auto* w = new WriteReq;
+  w->transport = this;
+  w->req.data = w;
+  if (sent < data.size()) {
+    w->data = sent == 0 ? std::move(data) : data.substr(sent);
+    w->body = body;
+  } else {
+    w->body = body.substr(sent - data.size());
+  }
+  data.clear();
+  w->keep = std::move(keep);
+  uv_buf_t b[2] = {uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size())),
+                   uv_buf_init(const_cast<char*>(w->body.data()), static_cast<unsigned>(w->body.size()))};
+  int rc = w->data.empty() ? uv_write(&w->req, stream, b + 1, 1, &TcpTransport::onWriteDone)
+                           : uv_write(&w->req, stream, b, 2, &TcpTransport::onWriteDone);
+  if (rc != 0) {
+    delete w;
+    return rc;
+  }
+  pending_ += w->size();
   return 0;
 }
 
 void TcpTransport::onWriteDone(uv_write_t* req, int status) {
   std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
   TcpTransport* self = w->transport;  // alive: write callbacks run before the close callback
-  self->pending_ -= w->data.size();
+  self->pending_ -= w->size();
   if (self->closing_) return;
   self->events_->onTransportWritten(status);
 }

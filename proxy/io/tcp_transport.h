@@ -9,7 +9,9 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "proxy/io/transport.h"
 
@@ -30,6 +32,8 @@ class TcpTransport final : public Transport {
   void readStart() override;
   void readStop() override;
   int write(std::string& data) override;
+  int writeWithBody(std::string& data, std::string_view body,
+                    std::shared_ptr<const void> keep) override;
   std::size_t pendingBytes() const override { return pending_; }
   void shutdown() override;
   void close() override;

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,15 @@ class Transport {
   // Takes all of `data` (it is left empty, its capacity kept when it was sent at once).
   // Returns 0, or a negative libuv error code when the stream is broken.
   virtual int write(std::string& data) = 0;
+  // write(data), then `body` without copying it where the transport can (plain TCP: one
+  // writev of both; TLS encrypts from it): `keep` owns the bytes and is held until they are
+  // sent. For the immutable bodies of stored objects. Same return as write().
+  virtual int writeWithBody(std::string& data, std::string_view body,
+                            std::shared_ptr<const void> keep) {
+    (void)keep;
+    data.append(body);
+    return write(data);
+  }
   virtual std::size_t pendingBytes() const = 0;
   // Ends the sending direction once everything written has gone out (TLS: close_notify, then
   // FIN). Reading goes on. Idempotent.

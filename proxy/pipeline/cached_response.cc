@@ -95,7 +95,7 @@ bool continueObject(Exchange& ex, const cache::CachedObject& object, std::uint64
     std::string_view piece(object.body->data() + offset, n);
     offset += n;
     body_bytes += n;
-    if (!ex.sendBody(piece)) return offset >= end;
+    if (!ex.sendSharedBody(piece, object.body)) return offset >= end;
   }
   return true;
 }
