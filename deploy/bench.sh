@@ -175,11 +175,32 @@ wrk_bg() {  # seconds url output-file [--latency]: wrk in the background, waited
   stop_pid "$pid"
 }
 
-run_wrk() {  # url [wrk args...] -> RPS, P99_MS (and warnings on errors)
-  local out
+# CPU time (clock ticks) of a process, its threads and all its descendants (nginx and Varnish
+# serve from child processes).
+cpu_ticks_tree() {  # pid -> ticks
+  local pid=$1 total=0 t child
+  for t in /proc/"$pid"/task/*/stat; do
+    [ -r "$t" ] && total=$((total + $(awk '{print $14 + $15}' "$t" 2>/dev/null || echo 0)))
+  done
+  for child in $(pgrep -P "$pid" 2>/dev/null); do
+    total=$((total + $(cpu_ticks_tree "$child")))
+  done
+  echo "$total"
+}
+
+# The server's CPU microseconds per request during the timed run (PROXY_PID and its children):
+# on a shared, noisy machine this is steadier than requests/s, which also measures how much of
+# core 0 the machine's other load left us and, for big bodies, how fast wrk can read.
+run_wrk() {  # url [wrk args...] -> RPS, P99_MS, CPU_US (and warnings on errors)
+  local out before after requests
   wrk_bg "$WARMUP" "$1" "$TMP/warmup.out" "${@:2}"
+  before=$(cpu_ticks_tree "$PROXY_PID")
   wrk_bg "$DURATION" "$1" "$TMP/wrk.out" --latency "${@:2}"
+  after=$(cpu_ticks_tree "$PROXY_PID")
   out=$(cat "$TMP/wrk.out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  CPU_US=$(awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
+    'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
   printf '%s\n' "$out" >>"$TMP/wrk.log"
   RPS=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   P99_MS=$(awk '$1 == "99%" {
@@ -200,17 +221,19 @@ run_wrk() {  # url [wrk args...] -> RPS, P99_MS (and warnings on errors)
 ROWS=()
 compare() {  # scenario portico-template path body-bytes [scheme nginx-template wrk-args...] -> one table row
   local name=$1 template=$2 path=$3 bytes=$4 scheme=${5:-http} nginx_template=${6:-proxy-nginx.conf.in}
-  local kind prps pp99 nrps np99
+  local kind prps pp99 nrps np99 pcpu ncpu
   shift $(( $# < 6 ? $# : 6 ))
   for kind in portico nginx; do
     start_proxy "$kind" "$template" "$nginx_template"
     wait_ready "$scheme://127.0.0.1:$PROXY_PORT$path" "$bytes" "$TMP/$kind.log"
     run_wrk "$scheme://127.0.0.1:$PROXY_PORT$path" "$@"
     stop_pid "$PROXY_PID"
-    if [ "$kind" = portico ]; then prps=$RPS pp99=$P99_MS; else nrps=$RPS np99=$P99_MS; fi
+    if [ "$kind" = portico ]; then prps=$RPS pp99=$P99_MS pcpu=$CPU_US; else nrps=$RPS np99=$P99_MS ncpu=$CPU_US; fi
   done
-  ROWS+=("$(awk -v n="$name" -v pr="$prps" -v pp="$pp99" -v nr="$nrps" -v np="$np99" 'BEGIN {
-    printf "%-22s %12.0f %10.2f %12.0f %10.2f %8.2f %8.2f", n, pr, pp, nr, np, pr / nr, pp / np }')")
+  ROWS+=("$(awk -v n="$name" -v pr="$prps" -v pp="$pp99" -v nr="$nrps" -v np="$np99" -v pc="$pcpu" \
+      -v nc="$ncpu" 'BEGIN {
+    printf "%-22s %12.0f %10.2f %12.0f %10.2f %8.2f %8.2f %9.1f %9.1f %8.2f", n, pr, pp, nr, np,
+      pr / nr, pp / np, pc, nc, (pc > 0 ? nc / pc : 0) }')")
 }
 
 # ---- scenarios ----------------------------------------------------------------------------
@@ -259,9 +282,10 @@ for s in "${SCENARIOS[@]}"; do
 done
 
 if [ ${#ROWS[@]} -gt 0 ]; then
-  printf '\n%-22s %12s %10s %12s %10s %8s %8s\n' scenario "portico r/s" "p99 ms" "nginx r/s" "p99 ms" \
-    "r/s x" "p99 x"
+  printf '\n%-22s %12s %10s %12s %10s %8s %8s %9s %9s %8s\n' scenario "portico r/s" "p99 ms" \
+    "nginx r/s" "p99 ms" "r/s x" "p99 x" "P us/req" "N us/req" "cpu x"
   printf '%s\n' "${ROWS[@]}"
-  echo "(r/s x = Portico/nginx requests per second, higher is better; p99 x = Portico/nginx p99, lower is better)"
+  echo "(r/s x = Portico/nginx requests per second, higher is better; p99 x = Portico/nginx p99, lower is better;"
+  echo " us/req = server CPU microseconds per request; cpu x = nginx/Portico CPU per request, higher is better)"
 fi
 print_cache_tables

@@ -20,6 +20,7 @@
 # worker process. The results go to CACHE_ROWS / MEM_ROWS, printed by print_cache_tables.
 
 CACHE_ROWS=()
+CPU_ROWS=()
 MEM_ROWS=()
 MEM_OBJECTS=${MEM_OBJECTS:-100000}
 VARNISHD=$(command -v varnishd 2>/dev/null || echo /usr/sbin/varnishd)
@@ -156,7 +157,7 @@ check_hits_only() {
 # name path body-bytes -> one row of CACHE_ROWS: Portico, nginx and Varnish in turn, same wrk.
 compare_cache() {
   local name=$1 path=$2 bytes=$3 kind url note=ok target
-  local prps pp99 nrps np99 vrps vp99
+  local prps pp99 nrps np99 vrps vp99 pcpu ncpu vcpu
   for kind in portico nginx varnish; do
     if [ "$kind" = portico ]; then start_cache_proxy "$kind" 256MiB; else start_cache_proxy "$kind" 256m; fi
     url="http://127.0.0.1:$PROXY_PORT$path"
@@ -166,11 +167,13 @@ compare_cache() {
     [ "$HITS_NOTE" = ok ] || note="$kind-misses"
     stop_pid "$PROXY_PID"
     case "$kind" in
-      portico) prps=$RPS pp99=$P99_MS ;;
-      nginx) nrps=$RPS np99=$P99_MS ;;
-      varnish) vrps=$RPS vp99=$P99_MS ;;
+      portico) prps=$RPS pp99=$P99_MS pcpu=$CPU_US ;;
+      nginx) nrps=$RPS np99=$P99_MS ncpu=$CPU_US ;;
+      varnish) vrps=$RPS vp99=$P99_MS vcpu=$CPU_US ;;
     esac
   done
+  CPU_ROWS+=("$(awk -v s="$name" -v p="$pcpu" -v n="$ncpu" -v v="$vcpu" 'BEGIN {
+    printf "%-10s %10.1f %10.1f %10.1f %8.2f %8.2f", s, p, n, v, (p > 0 ? n / p : 0), (p > 0 ? v / p : 0) }')")
   # Issue 4's target: Portico >= 1.2x nginx and >= Varnish in requests per second.
   target=$(awk -v p="$prps" -v n="$nrps" -v v="$vrps" 'BEGIN {
     print (p >= 1.2 * n && p >= v) ? "met" : "MISSED" }')
@@ -296,6 +299,11 @@ print_cache_tables() {
     printf '%s\n' "${CACHE_ROWS[@]}"
     echo "(xN = Portico/nginx, xV = Portico/Varnish; r/s higher is better, p99 lower is better;" \
          "target: r/s xN >= 1.2 and r/s xV >= 1; hits: ok = one origin fetch, the rest hits)"
+    echo
+    echo "server CPU per cache hit (microseconds per request, same runs)"
+    printf '%-10s %10s %10s %10s %8s %8s\n' scenario portico nginx varnish "N/P" "V/P"
+    printf '%s\n' "${CPU_ROWS[@]}"
+    echo "(N/P, V/P = nginx's and Varnish's CPU per request over Portico's: higher is better for Portico)"
   fi
   if [ ${#MEM_ROWS[@]} -gt 0 ]; then
     echo
