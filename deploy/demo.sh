@@ -8,6 +8,15 @@ bash deploy/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
+# A self-signed certificate for localhost, for the [server.tls] block of
+# deploy/portico.example.toml (private keys are never committed: made here, git-ignored).
+if [ ! -f deploy/demo/tls/localhost.key ]; then
+  mkdir -p deploy/demo/tls
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+    -keyout deploy/demo/tls/localhost.key -out deploy/demo/tls/localhost.crt \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+fi
+
 node deploy/function-host/server.js --port 9001 >/tmp/portico-demo-function-host.log 2>&1 &
 fn_pid=$!
 trap 'kill $fn_pid 2>/dev/null || true' EXIT

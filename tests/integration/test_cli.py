@@ -67,12 +67,19 @@ class CliTest(unittest.TestCase):
         self.assertIn("configuration ok", out)
 
     def test_check_reference_example_parses(self):
-        # Every key of the reference example is part of the contract. The TLS block needs
-        # certificate files that a checkout does not have, so it is left out; the dir root is
-        # made absolute so the check does not depend on the working directory.
+        # Every key of the reference example is part of the contract, the TLS block included:
+        # its certificate (made by deploy/demo.sh, never committed) is generated here; the dir
+        # root is made absolute so the check does not depend on the working directory.
         with open(os.path.join(SOURCE_DIR, "deploy", "portico.example.toml")) as f:
             text = f.read()
-        text = re.sub(r"(?ms)^\[server\.tls\].*?(?=^\[)", "", text)
+        crt, key = self.write("localhost.crt", ""), self.write("localhost.key", "")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-keyout", key,
+                        "-out", crt, "-subj", "/CN=localhost"],
+                       check=True, capture_output=True, timeout=30)
+        self.assertIn('cert = "deploy/demo/tls/localhost.crt"', text)
+        text = text.replace('"deploy/demo/tls/localhost.crt"', '"%s"' % crt) \
+                   .replace('"deploy/demo/tls/localhost.key"', '"%s"' % key)
         text = text.replace('root = "deploy/demo/site"',
                             'root = "%s"' % os.path.join(SOURCE_DIR, "deploy", "demo", "site"))
         path = self.write("example.toml", text)
