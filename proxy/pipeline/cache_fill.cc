@@ -36,7 +36,12 @@ bool CacheFill::begin(const core::RequestHead& request, const core::ResponseHead
     reason_ = cache::NoCacheReason::NoExplicitFreshness;
     return false;
   }
-  if (!decision.storable && lifetime_override_s < 0) {
+  // An override (error pages) replaces the lifetime only: what the origin forbids to store
+  // (no-store, private, Set-Cookie, ...) stays unstored.
+  const bool lifetime_only = decision.reason == cache::NoCacheReason::NoExplicitFreshness ||
+                             decision.reason == cache::NoCacheReason::ZeroTtlNoValidator ||
+                             decision.reason == cache::NoCacheReason::Status;
+  if (!decision.storable && (lifetime_override_s < 0 || !lifetime_only)) {
     reason_ = decision.reason;
     return false;
   }

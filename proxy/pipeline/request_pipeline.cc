@@ -477,6 +477,12 @@ void RequestPipeline::lookup() {
 }
 
 void RequestPipeline::joinFlight() {
+  if (!may_store_) {
+    // Request no-store: this answer will not be stored, so it must not lead (its followers
+    // would all be sent back to the origin) nor wait for one.
+    fetchForCache();
+    return;
+  }
   // The callback runs on this loop, later, and never after waiter_ is destroyed.
   cache::JoinResult joined = cache_->coalescer->join(
       flight_key_, *cache_->poster, [this](cache::WaitResult r) { onFlightResult(std::move(r)); });
