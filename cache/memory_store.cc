@@ -14,7 +14,7 @@ std::size_t floorPow2(std::size_t n) {
 }  // namespace
 
 MemoryStore::MemoryStore(const MemoryStoreOptions& options)
-    : kind_(options.eviction), capacity_(options.capacity_bytes) {
+    : kind_(options.eviction), group_of_(options.group_of), capacity_(options.capacity_bytes) {
   std::size_t n = floorPow2(std::max<std::size_t>(options.shards, 1));
   // A shard must hold several max-size objects, or one big object would flush a whole shard
   // (and one bigger than a shard could never be stored).
@@ -59,6 +59,14 @@ bool MemoryStore::dropVictims(Shard& s, const std::vector<EvictionNode*>& victim
       self_dropped = true;
     } else {
       ++s.counters.evictions;
+      if (group_of_) {
+        std::string_view group = group_of_(v->key);
+        if (!group.empty()) {
+          auto g = s.group_evictions.find(group);
+          if (g == s.group_evictions.end()) g = s.group_evictions.emplace(std::string(group), 0).first;
+          ++g->second;
+        }
+      }
     }
     auto it = s.map.find(v->key);  // v->key views it->first: look up before erasing
     released.push_back(std::move(it->second.object));
@@ -153,6 +161,25 @@ std::size_t MemoryStore::purgePrefix(std::string_view prefix) {
 std::size_t MemoryStore::removeIf(const RemovePredicate& pred) {
   if (!pred) return 0;
   return removeMatching(pred);
+}
+
+std::map<std::string, GroupStats, std::less<>> MemoryStore::groupStats() const {
+  std::map<std::string, GroupStats, std::less<>> out;
+  if (!group_of_) return out;
+  for (const auto& sp : shards_) {
+    const Shard& s = *sp;
+    std::lock_guard<std::mutex> lock(s.mu);
+    for (const auto& [key, entry] : s.map) {
+      std::string_view group = group_of_(key);
+      if (group.empty()) continue;
+      auto g = out.find(group);
+      if (g == out.end()) g = out.emplace(std::string(group), GroupStats{}).first;
+      ++g->second.objects;
+      g->second.bytes += entry.node.bytes;
+    }
+    for (const auto& [group, n] : s.group_evictions) out[group].evictions += n;
+  }
+  return out;
 }
 
 StoreStats MemoryStore::stats() const {

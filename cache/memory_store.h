@@ -20,6 +20,8 @@
 // Thread: every public method is thread-safe (see cache/store.h).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +39,16 @@ struct MemoryStoreOptions {
   std::uint64_t max_object_bytes = 16ull << 20;  // cache.max_object
   std::size_t shards = 16;                       // rounded down to a power of two, >= 1
   EvictionKind eviction = EvictionKind::S3Fifo;  // the winner of the Zipf simulation
+  // Optional: the group a key belongs to (the server groups by site), for groupStats(). Must be
+  // cheap and pure (it runs under a shard lock); returns a view into `key`, "" for no group.
+  std::function<std::string_view(std::string_view key)> group_of;
+};
+
+// Per-group figures (groupStats()).
+struct GroupStats {
+  std::uint64_t objects = 0;    // gauge
+  std::uint64_t bytes = 0;      // gauge: charged bytes
+  std::uint64_t evictions = 0;  // counter
 };
 
 class MemoryStore final : public Store {
@@ -54,6 +66,10 @@ class MemoryStore final : public Store {
   std::size_t purgePrefix(std::string_view prefix) override;
   std::size_t removeIf(const RemovePredicate& pred) override;
   StoreStats stats() const override;
+  // Objects, bytes and evictions by group (MemoryStoreOptions::group_of; empty without it).
+  // Objects and bytes are counted by a scan, shard by shard under each lock: for metrics
+  // scrapes, not for hot paths.
+  std::map<std::string, GroupStats, std::less<>> groupStats() const;
 
   std::size_t shardCount() const { return shards_.size(); }
   std::uint64_t shardCapacity() const { return shard_capacity_; }
@@ -79,6 +95,7 @@ class MemoryStore final : public Store {
     Map map;                                 // guarded by mu
     std::unique_ptr<EvictionPolicy> policy;  // guarded by mu
     StoreStats counters;                     // guarded by mu (objects/bytes/capacity unused)
+    std::unordered_map<std::string, std::uint64_t, KeyHash, KeyEq> group_evictions;  // by mu
   };
 
   Shard& shardFor(std::string_view key);
@@ -90,6 +107,7 @@ class MemoryStore final : public Store {
   std::size_t removeMatching(Pred&& pred);
 
   EvictionKind kind_;
+  std::function<std::string_view(std::string_view)> group_of_;
   std::uint64_t capacity_;
   std::uint64_t shard_capacity_;
   std::uint64_t max_object_;

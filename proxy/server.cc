@@ -113,6 +113,7 @@ int Server::run() {
   cache::MemoryStoreOptions store_options;
   store_options.capacity_bytes = config_->cache.memory;
   store_options.max_object_bytes = config_->cache.max_object;
+  store_options.group_of = &siteOfKey;
   store_ = std::make_unique<cache::MemoryStore>(store_options);
   coalescer_ = std::make_unique<cache::Coalescer>();
   for (int i = 0; i < n; ++i) {
@@ -218,6 +219,17 @@ std::string Server::cacheMetrics() const {
   metric("portico_cache_rejections_total", "counter", "Inserts refused (too big or not admitted).", st.rejections);
   metric("portico_cache_evictions_total", "counter", "Objects evicted to make room.", st.evictions);
   metric("portico_cache_removals_total", "counter", "Objects removed by purge or invalidation.", st.removals);
+  const auto by_site = store_->groupStats();
+  auto per_site = [&](const char* name, const char* type, const char* help, auto field) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& [site, g] : by_site) {
+      out += std::string(name) + "{site=\"" + core::promEscape(site) + "\"} " +
+             std::to_string(g.*field) + "\n";
+    }
+  };
+  per_site("portico_cache_site_objects", "gauge", "Objects in the memory tier, by site.", &cache::GroupStats::objects);
+  per_site("portico_cache_site_bytes", "gauge", "Bytes charged in the memory tier, by site.", &cache::GroupStats::bytes);
+  per_site("portico_cache_site_evictions_total", "counter", "Objects of the site evicted to make room.", &cache::GroupStats::evictions);
   metric("portico_coalesce_leaders_total", "counter", "Cache misses that fetched for their key.", co.leaders);
   metric("portico_coalesce_followers_total", "counter", "Cache misses that waited for another fetch of their key.", co.followers);
   metric("portico_coalesce_passes_total", "counter", "Misses that skipped coalescing (hit-for-miss).", co.passes);

@@ -50,6 +50,20 @@ bool nextField(std::string_view& key, std::string& field) {
 
 }  // namespace
 
+std::string_view siteOfKey(std::string_view key) {
+  constexpr std::string_view kPrefix = "site|";
+  if (key.substr(0, kPrefix.size()) != kPrefix) return {};
+  key.remove_prefix(kPrefix.size());
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    if (key[i] == '\\') {
+      ++i;
+    } else if (key[i] == '|') {
+      return key.substr(0, i);
+    }
+  }
+  return {};
+}
+
 bool splitSiteKey(std::string_view key, std::string& site, std::string& path_and_query) {
   std::string field;
   if (!nextField(key, field) || field != "site") return false;

@@ -66,6 +66,10 @@ cache::CachedObjectPtr makeVaryMarker(const std::vector<std::string>& vary,
 // Returns the number of store entries removed (Vary markers included).
 std::size_t purgeSite(cache::Store& store, std::string_view site, const std::vector<std::string>& paths);
 
+// The site of a site key as stored (a view into `key`, escapes kept: site names have none in
+// practice), "" for other keys. MemoryStoreOptions::group_of for per-site cache metrics.
+std::string_view siteOfKey(std::string_view key);
+
 // The site and path[?query] of a site key, or false if `key` is not one (API keys, garbage).
 bool splitSiteKey(std::string_view key, std::string& site, std::string& path_and_query);
 

@@ -105,3 +105,44 @@ TEST(BackgroundJobs, DoneDestroysTheJob) {
 
 }  // namespace
 }  // namespace portico::proxy
+
+namespace portico::proxy {
+namespace {
+
+TEST(SiteOfKey, NamesTheSiteOfSiteKeysOnly) {
+  EXPECT_EQ(siteOfKey(siteKey("www", "h", "/p")), "www");
+  EXPECT_EQ(siteOfKey("api|billing|prod|/x"), "");
+  EXPECT_EQ(siteOfKey("site|unterminated"), "");
+  EXPECT_EQ(siteOfKey(""), "");
+}
+
+TEST(GroupStats, ObjectsBytesAndEvictionsBySite) {
+  cache::MemoryStoreOptions options;
+  options.capacity_bytes = 64 * 1024;
+  options.max_object_bytes = 8 * 1024;
+  options.shards = 1;
+  options.group_of = &siteOfKey;
+  cache::MemoryStore store(options);
+  for (int i = 0; i < 3; ++i) store.insert(siteKey("docs", "d", "/" + std::to_string(i)), object("d"));
+  store.insert("api|billing|prod|/bill", object("api"));  // no group
+  auto before = store.groupStats();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before["docs"].objects, 3u);
+  EXPECT_GT(before["docs"].bytes, 3u * 640);
+  EXPECT_EQ(before["docs"].evictions, 0u);
+  // Fill far past the budget with "www" objects: "docs" objects get evicted along the way.
+  for (int i = 0; i < 200; ++i) {
+    store.insert(siteKey("www", "w", "/" + std::to_string(i)), object(std::string(2000, 'w')));
+  }
+  auto after = store.groupStats();
+  const cache::StoreStats total = store.stats();
+  // The API key belongs to no site: it is in the totals only (stored, or evicted by now).
+  const std::uint64_t api_left = store.lookup("api|billing|prod|/bill") ? 1 : 0;
+  EXPECT_EQ(after["www"].objects + after["docs"].objects, total.objects - api_left);
+  EXPECT_EQ(after["www"].evictions + after["docs"].evictions, total.evictions - (1 - api_left));
+  EXPECT_GT(after["www"].evictions, 0u);
+  EXPECT_LE(after["www"].bytes + after["docs"].bytes, options.capacity_bytes);
+}
+
+}  // namespace
+}  // namespace portico::proxy
