@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "cache/mapped_body.h"
 #include "proxy/core/clock.h"
 #include "proxy/core/http_message.h"
 
@@ -36,15 +38,23 @@ struct ObjectMeta {
 
 struct CachedObject {
   core::ResponseHead head;  // hop-by-hop headers already removed; no Age, no X-Cache
-  BodyPtr body;             // never null (empty string for no body)
+  BodyPtr body;             // never null; empty when `mapped` holds the body
+  std::shared_ptr<const MappedBody> mapped;  // large bodies: a sealed memfd (sendfile-able)
   ObjectMeta meta;
+
+  std::string_view bodyView() const { return mapped ? mapped->view() : std::string_view(*body); }
+  std::uint64_t bodySize() const { return mapped ? mapped->size() : body->size(); }
+  // Keeps the body's bytes alive (for writes that complete later).
+  std::shared_ptr<const void> bodyOwner() const {
+    return mapped ? std::shared_ptr<const void>(mapped) : std::shared_ptr<const void>(body);
+  }
 
   // Bytes charged against the store's budget: body + headers + a fixed per-object overhead,
   // sized after the measured RSS per object (deploy/bench: cache_memory; the object, its
   // shared_ptr blocks, meta strings, the store's map node, key and eviction node), so that
   // cache.memory bounds real memory rather than payload alone.
   std::uint64_t chargedBytes() const {
-    std::uint64_t n = body->size() + 640;
+    std::uint64_t n = bodySize() + 640;
     for (const auto& [name, value] : head.headers) n += name.size() + value.size() + 64;
     return n;
   }

@@ -190,7 +190,7 @@ ByteRange requestedRange(const core::RequestHead& request, const CachedObject& o
       if (!date || !modified || *date != *modified) return {};
     }
   }
-  return parseRange(*request.headers.get("Range"), object.body ? object.body->size() : 0);
+  return parseRange(*request.headers.get("Range"), object.body ? object.bodySize() : 0);
 }
 
 std::string contentRange(const ByteRange& range, std::uint64_t size) {

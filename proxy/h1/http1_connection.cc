@@ -312,6 +312,24 @@ bool Http1Connection::sendSharedBody(std::string_view data, std::shared_ptr<cons
   return true;
 }
 
+bool Http1Connection::sendFileBody(int fd, std::uint64_t offset, std::string_view data,
+                                   std::shared_ptr<const void> keep) {
+  if (chunked_out_ || data.size() < kZeroCopyMin) return sendBody(data);
+  if (!response_started_ || response_done_) return true;
+  if (head_request_ || no_body_status_) return true;
+  bytes_out_ += out_.size() + data.size();
+  if (transport_->sendFile(out_, fd, offset, data, std::move(keep)) != 0) {
+    abort();
+    return true;
+  }
+  if (transport_->pendingBytes() >= kHighWater) {
+    waiting_writable_ = true;
+    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+    return false;
+  }
+  return true;
+}
+
 void Http1Connection::endResponse() {
   if (!response_started_ || response_done_) return;
   if (chunked_out_ && !head_request_) out_.append("0\r\n\r\n");

@@ -65,6 +65,14 @@ class Exchange {
     (void)keep;
     return sendBody(data);
   }
+  // sendSharedBody() for bytes that are also at `offset` in file `fd` (a MappedBody): sent with
+  // sendfile(2) where the transport can (plain TCP, Content-Length framing). Same return.
+  virtual bool sendFileBody(int fd, std::uint64_t offset, std::string_view data,
+                            std::shared_ptr<const void> keep) {
+    (void)fd;
+    (void)offset;
+    return sendSharedBody(data, std::move(keep));
+  }
 };
 
 class RequestHandler {
@@ -133,6 +141,8 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   bool responseStarted() const override { return response_started_; }
   const TlsInfo* tlsInfo() const override { return transport_->tls(); }
   bool sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) override;
+  bool sendFileBody(int fd, std::uint64_t offset, std::string_view data,
+                    std::shared_ptr<const void> keep) override;
 
  private:
   Http1Connection(ConnectionHost& host, std::unique_ptr<Transport> transport);

@@ -1,5 +1,9 @@
 #include "proxy/io/tcp_transport.h"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
+
 #include <memory>
 
 namespace portico::proxy {
@@ -151,6 +155,48 @@ int TcpTransport::writeWithBody(std::string& data, std::string_view body,
   }
   pending_ += w->size();
   return 0;
+}
+
+int TcpTransport::sendFile(std::string& data, int fd, std::uint64_t offset, std::string_view body,
+                           std::shared_ptr<const void> keep) {
+  if (closing_ || shut_down_) {
+    data.clear();
+    return UV_EPIPE;
+  }
+  uv_os_fd_t sock = -1;
+  if (pending_ != 0 || body.empty() ||
+      uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &sock) != 0) {
+    return writeWithBody(data, body, std::move(keep));
+  }
+  auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
+  if (!data.empty()) {
+    uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+    int n = uv_try_write(stream, &b, 1);
+    if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+      data.clear();
+      return n;
+    }
+    if (n < static_cast<int>(data.size())) {  // the socket is full already: queue the rest
+      data.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
+      return writeWithBody(data, body, std::move(keep));
+    }
+    data.clear();
+  }
+  std::size_t sent = 0;
+  while (sent < body.size()) {
+    off_t off = static_cast<off_t>(offset + sent);
+    ssize_t n = ::sendfile(sock, fd, &off, body.size() - sent);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return uv_translate_sys_error(errno);
+    break;  // the socket is full (or sendfile sent nothing): queue the rest below
+  }
+  if (sent == body.size()) return 0;
+  std::string none;
+  return writeWithBody(none, body.substr(sent), std::move(keep));
 }
 
 void TcpTransport::onWriteDone(uv_write_t* req, int status) {

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,6 +67,14 @@ class Transport {
     (void)keep;
     data.append(body);
     return write(data);
+  }
+  // writeWithBody() where `body` is also `body.size()` bytes at `offset` of file `fd`: plain
+  // TCP sends them with sendfile(2) (no copy through user space); others write `body`.
+  virtual int sendFile(std::string& data, int fd, std::uint64_t offset, std::string_view body,
+                       std::shared_ptr<const void> keep) {
+    (void)fd;
+    (void)offset;
+    return writeWithBody(data, body, std::move(keep));
   }
   virtual std::size_t pendingBytes() const = 0;
   // Ends the sending direction once everything written has gone out (TLS: close_notify, then

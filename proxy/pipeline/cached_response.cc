@@ -34,7 +34,7 @@ ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
                          cache::CacheStatus status, core::WallTime now, std::uint64_t& offset,
                          std::uint64_t& end) {
   const core::RequestHead& req = ex.request();
-  const std::uint64_t size = object.body->size();
+  const std::uint64_t size = object.bodySize();
   ServedObject served;
   offset = 0;
   end = 0;
@@ -92,10 +92,13 @@ bool continueObject(Exchange& ex, const cache::CachedObject& object, std::uint64
                     std::uint64_t end, std::uint64_t& body_bytes) {
   while (offset < end) {
     std::uint64_t n = std::min(kPiece, end - offset);
-    std::string_view piece(object.body->data() + offset, n);
+    std::string_view piece = object.bodyView().substr(offset, n);
+    const std::uint64_t at = offset;
     offset += n;
     body_bytes += n;
-    if (!ex.sendSharedBody(piece, object.body)) return offset >= end;
+    const bool more = object.mapped ? ex.sendFileBody(object.mapped->fd(), at, piece, object.bodyOwner())
+                                    : ex.sendSharedBody(piece, object.bodyOwner());
+    if (!more) return offset >= end;
   }
   return true;
 }

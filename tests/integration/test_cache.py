@@ -829,5 +829,67 @@ class CacheTest(unittest.TestCase):
         self.assertEqual(r.header("Content-Length"), str(len(page)))
 
 
+class LargeObjectTest(unittest.TestCase):
+    """Stored bodies of 128 KiB and more live in a sealed memfd and are sent with sendfile(2):
+    hits must come back byte-exact, whole, ranged and HEAD, to many readers at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = CacheUpstream()
+        conf = CONF.replace("@UPSTREAM@", cls.up.endpoint).replace("@UPSTREAM2@", cls.up.endpoint) \
+                   .replace('max_object = "64KiB"', 'max_object = "4MiB"')
+        cls.portico = Portico(conf, env={"PORTICO_ADMIN_TOKEN": TOKEN}, start=False)
+        os.makedirs(os.path.join(cls.portico.tmpdir, "www"))
+        cls.portico.start()
+        cls.port = cls.portico.http_port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.portico.close()
+        cls.up.close()
+
+    def get(self, target, **kw):
+        return request(self.port, kw.pop("method", "GET"), target, host="cache.test", **kw)
+
+    def test_large_hits_are_byte_exact(self):
+        n = 1536 * 1024
+        self.up.script("/large", cc="max-age=60", size=n)
+        first = self.get("/large")
+        self.assertEqual((first.status, first.header("X-Cache")), (200, "Miss from portico"))
+        self.assertEqual(first.body, pattern_bytes(n))
+        results = [None] * 8
+
+        def fetch(i):
+            results[i] = self.get("/large", timeout=20)
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for r in results:
+            self.assertIsNotNone(r)
+            self.assertEqual((r.status, r.header("X-Cache")), (200, "Hit from portico"))
+            self.assertEqual(r.header("Content-Length"), str(n))
+            self.assertEqual(r.body, pattern_bytes(n))
+        r = self.get("/large", headers={"Range": "bytes=200000-299999"})
+        self.assertEqual((r.status, r.header("Content-Range")), (206, "bytes 200000-299999/%d" % n))
+        self.assertEqual(r.body, pattern_bytes(n)[200000:300000])
+        r = self.get("/large", method="HEAD")
+        self.assertEqual((r.status, r.header("Content-Length"), r.body), (200, str(n), b""))
+        self.assertEqual(self.up.hits("/large"), 1)
+
+    def test_slow_reader_gets_everything(self):
+        n = 1024 * 1024
+        self.up.script("/slowread", cc="max-age=60", size=n)
+        self.assertEqual(self.get("/slowread").status, 200)
+        with RawConn(self.port) as c:
+            c.send(b"GET /slowread HTTP/1.1\r\nHost: cache.test\r\n\r\n")
+            time.sleep(0.5)  # let the socket buffers fill: the rest must be queued, not lost
+            r = c.read_response()
+        self.assertEqual(r.header("X-Cache"), "Hit from portico")
+        self.assertEqual(r.body, pattern_bytes(n))
+
+
 if __name__ == "__main__":
     unittest.main()
