@@ -10,24 +10,6 @@
 namespace portico::cache {
 namespace {
 
-bool isWeak(std::string_view tag) { return tag.size() >= 2 && tag[0] == 'W' && tag[1] == '/'; }
-
-std::string_view opaqueTag(std::string_view tag) {
-  if (isWeak(tag)) tag.remove_prefix(2);
-  return tag;
-}
-
-// Decimal digits only, no sign, no overflow.
-std::optional<std::uint64_t> parseDecimal(std::string_view s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;  // 19 digits always fit in uint64
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
-}
-
 // The single valid HTTP-date of a date-valued condition field; nullopt if absent, repeated or
 // invalid (RFC 9110 §13.1.3 / §13.1.4: such a field is ignored).
 std::optional<std::int64_t> singleDate(const core::HeaderMap& headers, std::string_view name) {
@@ -60,34 +42,6 @@ bool keptFromStored(std::string_view name) {
 }
 
 }  // namespace
-
-bool weakEtagEquals(std::string_view a, std::string_view b) {
-  a = opaqueTag(core::trimOws(a));
-  b = opaqueTag(core::trimOws(b));
-  return !a.empty() && a == b;
-}
-
-bool ifNoneMatchMatches(std::string_view list, std::string_view etag) {
-  const std::string_view want = opaqueTag(core::trimOws(etag));
-  std::size_t i = 0;
-  while (i < list.size()) {
-    const char c = list[i];
-    if (c == ' ' || c == '\t' || c == ',') {
-      ++i;
-      continue;
-    }
-    if (c == '*') return true;
-    const std::size_t start = i;
-    if (c == 'W' && i + 1 < list.size() && list[i + 1] == '/') i += 2;
-    if (i >= list.size() || list[i] != '"') return false;  // malformed member
-    // etagc excludes '"' but allows ',', so the tag ends at the next quote, not a comma.
-    const std::size_t close = list.find('"', i + 1);
-    if (close == std::string_view::npos) return false;
-    if (!want.empty() && opaqueTag(list.substr(start, close + 1 - start)) == want) return true;
-    i = close + 1;
-  }
-  return false;
-}
 
 std::string_view toString(ConditionalOutcome outcome) {
   switch (outcome) {
@@ -133,71 +87,15 @@ core::ResponseHead notModifiedHead(const core::ResponseHead& stored) {
   return out;
 }
 
-ByteRange parseRange(std::string_view value, std::uint64_t size) {
-  const ByteRange ignore;
-  value = core::trimOws(value);
-  const std::size_t eq = value.find('=');
-  if (eq == std::string_view::npos || !core::iequals(core::trimOws(value.substr(0, eq)), "bytes")) return ignore;
-  const std::string_view spec = core::trimOws(value.substr(eq + 1));
-  if (spec.find(',') != std::string_view::npos) return ignore;  // several ranges: whole body
-  const std::size_t dash = spec.find('-');
-  if (dash == std::string_view::npos) return ignore;
-  const std::string_view first_s = core::trimOws(spec.substr(0, dash));
-  const std::string_view last_s = core::trimOws(spec.substr(dash + 1));
-
-  ByteRange r;
-  if (first_s.empty()) {  // suffix range "-n": the last n bytes
-    const std::optional<std::uint64_t> n = parseDecimal(last_s);
-    if (!n) return ignore;
-    if (*n == 0 || size == 0) {
-      r.kind = RangeKind::Unsatisfiable;
-      return r;
-    }
-    r.kind = RangeKind::Single;
-    r.first = *n >= size ? 0 : size - *n;
-    r.last = size - 1;
-    return r;
-  }
-  const std::optional<std::uint64_t> first = parseDecimal(first_s);
-  if (!first) return ignore;
-  std::uint64_t last = std::numeric_limits<std::uint64_t>::max();
-  if (!last_s.empty()) {
-    const std::optional<std::uint64_t> l = parseDecimal(last_s);
-    if (!l || *l < *first) return ignore;  // "5-2" is invalid syntax, hence ignored
-    last = *l;
-  }
-  if (*first >= size) {
-    r.kind = RangeKind::Unsatisfiable;
-    return r;
-  }
-  r.kind = RangeKind::Single;
-  r.first = *first;
-  r.last = last >= size ? size - 1 : last;
-  return r;
-}
-
 ByteRange requestedRange(const core::RequestHead& request, const CachedObject& object) {
   if (request.method != "GET" || request.headers.count("Range") != 1) return {};
   if (std::optional<std::string_view> if_range = request.headers.get("If-Range")) {
-    const std::string_view v = core::trimOws(*if_range);
-    if (!v.empty() && (v.front() == '"' || isWeak(v))) {
-      // Strong comparison: a weak tag on either side never matches.
-      const std::string_view stored = core::trimOws(object.meta.etag);
-      if (isWeak(v) || stored.empty() || isWeak(stored) || v != stored) return {};
-    } else {
-      const std::optional<std::int64_t> date = core::parseHttpDate(v);
-      const std::optional<std::int64_t> modified = core::parseHttpDate(core::trimOws(object.meta.last_modified));
-      if (!date || !modified || *date != *modified) return {};
-    }
+    const std::optional<std::int64_t> modified = core::parseHttpDate(core::trimOws(object.meta.last_modified));
+    if (!core::ifRangeAllows(*if_range, object.meta.etag, modified)) return {};
   }
-  return parseRange(*request.headers.get("Range"), object.body ? object.bodySize() : 0);
+  return parseByteRange(*request.headers.get("Range"), object.body ? object.bodySize() : 0);
 }
 
-std::string contentRange(const ByteRange& range, std::uint64_t size) {
-  return "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" + std::to_string(size);
-}
-
-std::string unsatisfiedContentRange(std::uint64_t size) { return "bytes */" + std::to_string(size); }
 
 void setRevalidationHeaders(core::HeaderMap& origin_request, const ObjectMeta& meta) {
   for (std::string_view n : {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}) {
@@ -212,7 +110,7 @@ bool notModifiedSelects(const ObjectMeta& meta, const core::ResponseHead& not_mo
     const std::string_view fresh = core::trimOws(*etag);
     const std::string_view stored = core::trimOws(meta.etag);
     if (stored.empty()) return false;
-    if (!isWeak(fresh)) return !isWeak(stored) && fresh == stored;  // strong: strong comparison
+    if (!core::isWeakEtag(fresh)) return !core::isWeakEtag(stored) && fresh == stored;  // strong: strong comparison
     return weakEtagEquals(fresh, stored);
   }
   if (std::optional<std::string_view> lm = not_modified.headers.get("Last-Modified")) {

@@ -10,18 +10,20 @@
 
 #include "cache/cached_object.h"
 #include "proxy/core/header_map.h"
+#include "proxy/core/http_conditional.h"
 #include "proxy/core/http_message.h"
 
 namespace portico::cache {
 
-// ---- entity tags ------------------------------------------------------------------------------
+// ---- entity tags and ranges: proxy/core/http_conditional.h, shared with the dir origin ----
 
-// RFC 9110 §8.8.3.2 weak comparison of two entity tags ("W/" ignored on both).
-bool weakEtagEquals(std::string_view a, std::string_view b);
-// RFC 9110 §13.1.2: an If-None-Match value ("*" or a list of entity tags) matches `etag` by the
-// weak comparison. "*" matches any stored response. A malformed member ends the list (no
-// match from it on). An empty `etag` matches only "*".
-bool ifNoneMatchMatches(std::string_view list, std::string_view etag);
+using core::ByteRange;
+using core::contentRange;
+using core::ifNoneMatchMatches;
+using core::parseByteRange;
+using core::RangeKind;
+using core::unsatisfiedContentRange;
+using core::weakEtagEquals;
 
 // ---- conditional requests on a hit ------------------------------------------------------------
 
@@ -44,30 +46,11 @@ core::ResponseHead notModifiedHead(const core::ResponseHead& stored);
 
 // ---- byte ranges ------------------------------------------------------------------------------
 
-enum class RangeKind {
-  None,           // no Range, or one to ignore (bad syntax, several ranges, other unit): 200
-  Single,         // [first, last] inside the body: 206 with Content-Range
-  Unsatisfiable,  // valid, but selects nothing: 416 with "Content-Range: bytes */size"
-};
-
-struct ByteRange {
-  RangeKind kind = RangeKind::None;
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;  // inclusive
-  std::uint64_t length() const { return last - first + 1; }
-};
-
-// RFC 9110 §14.1.2 "bytes=a-b" (b clamped to size-1), "bytes=a-", "bytes=-n" (last n bytes).
-// Several ranges are ignored (answered 200 with the whole body), as is anything malformed.
-ByteRange parseRange(std::string_view value, std::uint64_t size);
-
 // The range to apply to a hit: GET only, exactly one Range field, and an If-Range (if any) that
 // still matches the stored response: a strong ETag equal to the stored strong ETag, or an
 // HTTP-date equal to the stored Last-Modified (§13.1.5).
 ByteRange requestedRange(const core::RequestHead& request, const CachedObject& object);
 
-std::string contentRange(const ByteRange& range, std::uint64_t size);  // "bytes 0-9/100"
-std::string unsatisfiedContentRange(std::uint64_t size);              // "bytes */100"
 
 // ---- revalidation -----------------------------------------------------------------------------
 

@@ -291,7 +291,7 @@ class DirJob : public std::enable_shared_from_this<DirJob> {
     offset_ = 0;
     remaining_ = size;
     head.status = 200;
-    if (range.kind == RangeKind::Satisfiable) {
+    if (range.kind == RangeKind::Single) {
       head.status = 206;
       offset_ = range.first;
       remaining_ = range.length();

@@ -158,15 +158,15 @@ TEST(ParseRange, Table) {
       {"bytes=99999999999999999999-", 10, K::None},  // does not fit: ignored, no overflow
   };
   for (const auto& c : cases) {
-    const ByteRange r = parseRange(c.value, c.size);
+    const ByteRange r = parseByteRange(c.value, c.size);
     EXPECT_EQ(r.kind, c.kind) << c.value;
     if (c.kind == K::Single) {
       EXPECT_EQ(r.first, c.first) << c.value;
       EXPECT_EQ(r.last, c.last) << c.value;
     }
   }
-  EXPECT_EQ(contentRange(parseRange("bytes=2-5", 10), 10), "bytes 2-5/10");
-  EXPECT_EQ(parseRange("bytes=2-5", 10).length(), 4u);
+  EXPECT_EQ(contentRange(parseByteRange("bytes=2-5", 10), 10), "bytes 2-5/10");
+  EXPECT_EQ(parseByteRange("bytes=2-5", 10).length(), 4u);
   EXPECT_EQ(unsatisfiedContentRange(10), "bytes */10");
 }
 

@@ -66,25 +66,25 @@ TEST(DirConditional, EvaluateConditional) {
 
 TEST(DirConditional, ParseByteRange) {
   ByteRange r = parseByteRange("bytes=0-9", 100);
-  EXPECT_EQ(r.kind, RangeKind::Satisfiable);
+  EXPECT_EQ(r.kind, RangeKind::Single);
   EXPECT_EQ(r.first, 0u);
   EXPECT_EQ(r.last, 9u);
   EXPECT_EQ(r.length(), 10u);
   r = parseByteRange("bytes=90-", 100);
-  EXPECT_EQ(r.kind, RangeKind::Satisfiable);
+  EXPECT_EQ(r.kind, RangeKind::Single);
   EXPECT_EQ(r.first, 90u);
   EXPECT_EQ(r.last, 99u);
   r = parseByteRange("bytes=50-1000", 100);
   EXPECT_EQ(r.last, 99u);
   r = parseByteRange("bytes=-10", 100);
-  EXPECT_EQ(r.kind, RangeKind::Satisfiable);
+  EXPECT_EQ(r.kind, RangeKind::Single);
   EXPECT_EQ(r.first, 90u);
   EXPECT_EQ(r.last, 99u);
   r = parseByteRange("bytes=-1000", 100);
   EXPECT_EQ(r.first, 0u);
   EXPECT_EQ(r.last, 99u);
   r = parseByteRange(" Bytes = 5 - 5 ", 100);
-  EXPECT_EQ(r.kind, RangeKind::Satisfiable);
+  EXPECT_EQ(r.kind, RangeKind::Single);
   EXPECT_EQ(r.length(), 1u);
 
   EXPECT_EQ(parseByteRange("bytes=100-", 100).kind, RangeKind::Unsatisfiable);
@@ -111,7 +111,7 @@ TEST(DirConditional, IfRange) {
   EXPECT_FALSE(ifRangeAllows("garbage", kEtag, kMtime));
 
   EXPECT_EQ(requestedRange(headers({{"Range", "bytes=0-1"}}), 10, kEtag, kMtime).kind,
-            RangeKind::Satisfiable);
+            RangeKind::Single);
   EXPECT_EQ(requestedRange(headers({{"Range", "bytes=0-1"}, {"If-Range", "\"old\""}}), 10, kEtag,
                            kMtime)
                 .kind,
