@@ -283,51 +283,41 @@ bool Http1Connection::sendBody(std::string_view data) {
   } else {
     scheduleFlush();
   }
-  if (out_.size() + transport_->pendingBytes() >= kHighWater) {
-    waiting_writable_ = true;
-    // A client that stops reading is given idle_timeout_ms to make progress.
-    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
-    return false;
-  }
-  return true;
+  return belowHighWater();
 }
 
-bool Http1Connection::sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) {
+template <typename Write>
+bool Http1Connection::sendDirect(std::string_view data, Write&& write) {
   // Small pieces are cheaper copied (one write for head and body); chunked framing needs
   // the chunk-size line around the bytes anyway.
   if (chunked_out_ || data.size() < kZeroCopyMin) return sendBody(data);
   if (!response_started_ || response_done_) return true;
   if (head_request_ || no_body_status_) return true;
   bytes_out_ += out_.size() + data.size();
-  // The head (and anything else queued) goes first, in the same writev as the body.
-  if (transport_->writeWithBody(out_, data, std::move(keep)) != 0) {
+  // The head (and anything else queued) goes first, ahead of the body.
+  if (write() != 0) {
     abort();
     return true;
   }
-  if (transport_->pendingBytes() >= kHighWater) {
-    waiting_writable_ = true;
-    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
-    return false;
-  }
-  return true;
+  return belowHighWater();
+}
+
+bool Http1Connection::sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) {
+  return sendDirect(data, [&] { return transport_->writeWithBody(out_, data, std::move(keep)); });
 }
 
 bool Http1Connection::sendFileBody(int fd, std::uint64_t offset, std::string_view data,
                                    std::shared_ptr<const void> keep) {
-  if (chunked_out_ || data.size() < kZeroCopyMin) return sendBody(data);
-  if (!response_started_ || response_done_) return true;
-  if (head_request_ || no_body_status_) return true;
-  bytes_out_ += out_.size() + data.size();
-  if (transport_->sendFile(out_, fd, offset, data, std::move(keep)) != 0) {
-    abort();
-    return true;
-  }
-  if (transport_->pendingBytes() >= kHighWater) {
-    waiting_writable_ = true;
-    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
-    return false;
-  }
-  return true;
+  return sendDirect(data,
+                    [&] { return transport_->sendFile(out_, fd, offset, data, std::move(keep)); });
+}
+
+bool Http1Connection::belowHighWater() {
+  if (out_.size() + transport_->pendingBytes() < kHighWater) return true;
+  waiting_writable_ = true;
+  // A client that stops reading is given idle_timeout_ms to make progress.
+  timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+  return false;
 }
 
 void Http1Connection::endResponse() {

@@ -167,6 +167,12 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   void updateReading();
   void append(std::string_view data);
   void flush();
+  // sendSharedBody()/sendFileBody(): `write` hands out_ and the body to the transport.
+  template <typename Write>
+  bool sendDirect(std::string_view data, Write&& write);
+  // After queueing output: true, or (over kHighWater) false with the send timeout armed and
+  // onWritable() promised below kLowWater.
+  bool belowHighWater();
   void scheduleFlush();
   void close();
   void lingerClose();

@@ -8,11 +8,6 @@
 namespace portico::proxy {
 namespace {
 
-// How long an uncacheable answer is remembered (hit-for-miss): requests for that key skip the
-// coalescing queue meanwhile (Varnish's default is 120 s; shorter here because a URL that turns
-// cacheable is then cached sooner).
-constexpr std::chrono::milliseconds kHitForMiss{10000};
-
 // Bodies from this size on are kept in a sealed memfd and sent with sendfile(2) on plain TCP:
 // below it one writev of head + body is as cheap, and memfd costs a file descriptor each.
 constexpr std::size_t kMappedMin = 128 * 1024;

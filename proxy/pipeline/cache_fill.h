@@ -7,6 +7,7 @@
 // -> commit() on a complete body builds the immutable CachedObject and inserts it (with a Vary
 // marker under the primary key when the response varies). Nothing is stored if the body was
 // cut short: the owner simply never calls commit().
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,11 @@
 #include "proxy/pipeline/cache_runtime.h"
 
 namespace portico::proxy {
+
+// How long an uncacheable answer is remembered (hit-for-miss): requests for that key skip the
+// coalescing queue meanwhile (Varnish's default is 120 s; shorter here because a URL that turns
+// cacheable is then cached sooner).
+inline constexpr std::chrono::milliseconds kHitForMiss{10000};
 
 class CacheFill {
  public:

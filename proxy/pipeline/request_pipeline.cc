@@ -34,8 +34,6 @@ using core::contentLength;
 
 core::WallTime wallNow() { return core::SystemClock::instance().wallNow(); }
 
-// Hit-for-miss memory of an uncacheable answer (see cache/coalescer.h).
-constexpr std::chrono::milliseconds kHitForMiss{10000};
 // How long a follower waits for the leader of its key before fetching on its own.
 constexpr std::uint64_t kFollowerWaitMs = 30000;
 // Lookups per request: the first, plus re-lookups after a leader finished.
