@@ -188,6 +188,11 @@ Freshness freshnessLifetime(const core::ResponseHead& response, const ResponseCa
     f.explicit_freshness = false;
   }
   std::int64_t lifetime = f.explicit_freshness ? f.origin_lifetime_s : behavior.default_ttl_s;
+  // CloudFront's error caching: an error answer without freshness of its own is kept for the
+  // error-caching TTL, not the default TTL (a key uploaded after a 404 shows up in seconds).
+  if (!f.explicit_freshness && response.status >= 400) {
+    lifetime = std::min(lifetime, kErrorCachingTtlS);
+  }
   if (lifetime < behavior.min_ttl_s && !forbidsStale(cc)) lifetime = behavior.min_ttl_s;
   if (lifetime > behavior.max_ttl_s) lifetime = behavior.max_ttl_s;
   f.lifetime_s = std::max<std::int64_t>(lifetime, 0);

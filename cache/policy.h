@@ -103,7 +103,12 @@ ResponseDecision responseCacheability(const core::RequestHead& request, const co
                                       const conf::Behavior& behavior, core::WallTime response_time,
                                       const StaleDefaults& defaults = {});
 
-// RFC 9111 §4.2.1 lifetime and the behavior's clamp.
+// CloudFront's default "error caching minimum TTL": how long a 4xx/5xx answer without explicit
+// freshness is kept (at most the behavior's default TTL, then clamped like any lifetime).
+inline constexpr std::int64_t kErrorCachingTtlS = 10;
+
+// RFC 9111 §4.2.1 lifetime and the behavior's clamp; error answers without explicit freshness
+// get kErrorCachingTtlS instead of the default TTL.
 struct Freshness {
   bool explicit_freshness = false;  // s-maxage, max-age or Expires present (even if invalid)
   std::int64_t origin_lifetime_s = 0;  // what the origin said (0 if nothing explicit)

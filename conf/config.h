@@ -73,6 +73,9 @@ struct S3Origin {
   std::string access_key_env = "AWS_ACCESS_KEY_ID";
   std::string secret_key_env = "AWS_SECRET_ACCESS_KEY";
   std::uint64_t timeout_ms = 10000;
+  // x-amz-meta-* (user metadata) passed to clients; off by default: metadata often carries
+  // internal notes (uploader, build ids) that S3 static hosting users do not mean to publish.
+  bool expose_metadata = false;
 };
 
 struct LambdaOrigin {

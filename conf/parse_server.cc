@@ -168,6 +168,7 @@ void readOrigins(TableReader& root, ParseContext& ctx) {
         }
       }
       t.getUint("timeout_ms", s3.timeout_ms, 1);
+      t.getBool("expose_metadata", s3.expose_metadata);
       origin.spec = std::move(s3);
     } else if (type == "lambda") {
       LambdaOrigin l;

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Load test, run by hand (never by CI): Portico and nginx side by side on the same machine.
 #
-#   bash deploy/bench.sh [--portico PATH] [--duration S] [--scenario NAME]...
+#   bash deploy/bench.sh [--portico PATH] [--duration S] [--scenario NAME]... [NAME]...
+#
+# Scenarios (default: all): passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k
+# cache_memory static_16k static_1m static_gzip_64k. The Portico binary is --portico, else
+# $PORTICO, else build/proxy/portico.
 #
 # Every server runs on loopback, on free ports, from confs rendered into a temp dir
 # (deploy/bench/*.in): an upstream nginx serving static files, then each proxy in turn in front
@@ -15,6 +19,10 @@
 # a 1 KiB body from memory; tls_handshake adds -H 'Connection: close' (a full handshake per
 # request: new connections per second).
 #
+# Static-site scenarios (static_16k, static_1m, static_gzip_64k; deploy/bench/scenarios_static.sh):
+# Portico, nginx proxy_cache and Varnish in front of the same files; the gzip one adds
+# -H 'Accept-Encoding: gzip' and checks that each server answers it gzipped.
+#
 # Scenarios are functions named scenario_<name>; add one (cache hits of several sizes,
 # Varnish as a third column) by writing a function that calls `compare` and listing it in
 # ALL_SCENARIOS. Needs only Debian packages: nginx(-light), varnish, wrk, curl, openssl, python3.
@@ -22,15 +30,16 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TEMPLATES="$ROOT/deploy/bench"
-PORTICO="$ROOT/build/proxy/portico"
+PORTICO=${PORTICO:-"$ROOT/build/proxy/portico"}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=64
-ALL_SCENARIOS=(passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k cache_memory)
+ALL_SCENARIOS=(passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k cache_memory
+               static_16k static_1m static_gzip_64k)
 SCENARIOS=()
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
   exit "${1:-0}"
 }
 
@@ -40,7 +49,8 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --scenario) SCENARIOS+=("$2"); shift 2 ;;
     -h|--help) usage 0 ;;
-    *) echo "bench: unknown argument $1" >&2; usage 2 >&2 ;;
+    -*) echo "bench: unknown argument $1" >&2; usage 2 >&2 ;;
+    *) SCENARIOS+=("$1"); shift ;;
   esac
 done
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=("${ALL_SCENARIOS[@]}")
@@ -271,6 +281,10 @@ make_tls_material() {  # -> $TMP/tls.crt, $TMP/tls.key (once per run), BODY_1K
 # shellcheck source=deploy/bench/scenarios_cache.sh
 source "$ROOT/deploy/bench/scenarios_cache.sh"
 
+# Static-site scenarios (Portico vs nginx vs Varnish on 16 KiB, 1 MiB and gzipped 64 KiB files).
+# shellcheck source=deploy/bench/scenarios_static.sh
+source "$ROOT/deploy/bench/scenarios_static.sh"
+
 # ---- main ---------------------------------------------------------------------------------
 
 echo "bench: $("$PORTICO" --version) vs $(nginx -v 2>&1 | sed 's/^nginx version: //'); wrk -t1 -c$CONNECTIONS" \
@@ -289,3 +303,4 @@ if [ ${#ROWS[@]} -gt 0 ]; then
   echo " us/req = server CPU microseconds per request; cpu x = nginx/Portico CPU per request, higher is better)"
 fi
 print_cache_tables
+print_static_tables

@@ -16,9 +16,24 @@
 // string is NOT forwarded: S3 reads sub-resources from it (?acl, ?list-type=2, ?versions...),
 // which a client must not reach through the edge. A request body is ignored.
 //
+// S3's answers, mapped for a site (CloudFront in front of a bucket):
+//   2xx, 304            delivered as they are, minus S3's own fields: x-amz-request-id,
+//                       x-amz-id-2 and every other x-amz-* (x-amz-meta-* user metadata too,
+//                       unless expose_metadata = true).
+//   4xx                 the same status, with a short plain-text body instead of S3's XML error
+//                       document (which names the bucket, the key, the request id and, for
+//                       signature errors, the string that was signed: never shown to clients).
+//                       403 AccessDenied is what S3 answers for a missing key when the
+//                       credentials may not list the bucket: sites map it with an error page.
+//   3xx (not 304), 5xx  502 (504 when S3 itself said 504) with a plain body: the store failed or
+//                       is misconfigured (a 301 PermanentRedirect means the wrong region or
+//                       endpoint). The pipeline serves a stale copy instead where one may be.
+//   no answer           FetchError as for any http fetch (502 / 504 upstream of here).
+//
 // Everything else (threading, callbacks, errors, backpressure) is the http machinery's:
-// origin/http_origin.h. S3's own answers (403, 404, 304, 206) are delivered as heads.
+// origin/http_origin.h.
 #include <string>
+#include <string_view>
 
 #include "conf/config.h"
 #include "origin/curl_multi.h"
@@ -37,6 +52,10 @@ class S3OriginClient : public OriginClient {
   // {endpoint}/{bucket}{path} (path-style addressing).
   std::string objectUrl(const std::string& path) const;
   bool signs() const { return !access_key_.empty() && !secret_key_.empty(); }
+
+  // The status and plain-text body a client gets for S3's answer `status` (2xx and 304: itself,
+  // no body). Exposed for tests.
+  static int mappedStatus(int status);
 
   static constexpr const char* kEmptyPayloadSha256 =
       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

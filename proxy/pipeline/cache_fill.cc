@@ -28,6 +28,7 @@ bool CacheFill::begin(const core::RequestHead& request, const core::ResponseHead
                       const std::string& primary_key, std::uint64_t max_object,
                       std::int64_t lifetime_override_s) {
   collecting_ = false;
+  too_large_ = false;
   body_.clear();
   cache::ResponseDecision decision =
       cache::responseCacheability(request, origin_head, behavior, response_time, defaults);
@@ -46,6 +47,7 @@ bool CacheFill::begin(const core::RequestHead& request, const core::ResponseHead
   }
   if (auto len = core::contentLength(origin_head.headers); len && *len > max_object) {
     reason_ = cache::NoCacheReason::None;
+    too_large_ = true;
     return false;
   }
   meta_ = cache::makeMeta(request_time, response_time, origin_head, behavior, defaults);

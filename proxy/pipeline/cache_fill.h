@@ -27,6 +27,9 @@ namespace portico::proxy {
 // coalescing queue meanwhile (Varnish's default is 120 s; shorter here because a URL that turns
 // cacheable is then cached sooner).
 inline constexpr std::chrono::milliseconds kHitForMiss{10000};
+// How long an object declared larger than cache.max_object is remembered as such: range and
+// HEAD requests for it go straight to the origin meanwhile (a ranged GET, not the whole object).
+inline constexpr std::chrono::milliseconds kTooLargeMemo{120000};
 
 class CacheFill {
  public:
@@ -43,12 +46,15 @@ class CacheFill {
   bool append(std::string_view chunk);
   bool collecting() const { return collecting_; }
   cache::NoCacheReason reason() const { return reason_; }
+  // The last begin() refused a storable answer only for its Content-Length above max_object.
+  bool tooLarge() const { return too_large_; }
   // Builds and inserts the object; returns it (also when the store refused it).
   cache::CachedObjectPtr commit(cache::Store& store);
   void abandon() { collecting_ = false; body_.clear(); }
 
  private:
   bool collecting_ = false;
+  bool too_large_ = false;
   cache::NoCacheReason reason_ = cache::NoCacheReason::None;
   std::string primary_key_;
   std::string store_key_;

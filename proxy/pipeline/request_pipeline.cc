@@ -283,6 +283,19 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
     transition(Phase::Fetch, Phase::Respond);
   }
   sendOriginHead(std::move(head));
+  if (ex_.request().isHead() && !primary_key_.empty() && !fill_.collecting() &&
+      phase_ == Phase::Respond) {
+    // The origin was asked for a GET (the cache wanted the body), nothing is stored: the head
+    // is the whole answer, and the rest of the transfer is dropped.
+    ignore_origin_ = true;
+    transition(Phase::Respond, Phase::Done);
+    ex_.endResponse();
+    std::weak_ptr<bool> alive = alive_;
+    ctx_.deferQueue().defer([this, alive] {
+      auto a = alive.lock();
+      if (a && *a) fetch_.reset();
+    });
+  }
 }
 
 void RequestPipeline::sendOriginHead(core::ResponseHead head) {
@@ -490,7 +503,12 @@ void RequestPipeline::joinFlight() {
       fetchForCache();
       return;
     case cache::Role::Pass:
-      fetchForCache();
+      // Known not to be stored lately: a range or a HEAD goes to the origin as asked.
+      if (serve_after_fill_ || ex_.request().isHead()) {
+        fetchUncached();
+      } else {
+        fetchForCache();
+      }
       return;
     case cache::Role::Follower:
       waiter_ = std::move(joined.waiter);
@@ -557,6 +575,31 @@ void RequestPipeline::fetchForCache() {
   fetch_ = origin_->fetch(std::move(o), *this);
 }
 
+void RequestPipeline::fetchUncached() {
+  if (phase_ == Phase::Lookup) {
+    transition(Phase::Lookup, Phase::Fetch);
+  } else if (phase_ == Phase::AwaitLeader) {
+    transition(Phase::AwaitLeader, Phase::Fetch);
+  }
+  refetched_uncached_ = true;
+  primary_key_.clear();  // from here on the cache is out of this request
+  fetch_.reset();
+  ignore_origin_ = false;
+  auto it = view_->origins.find(origin_name_);
+  if (it == view_->origins.end() || !it->second) {
+    fetch_error_ = "origin type not available";
+    phase_ = Phase::Route;
+    respondOriginError(origin::FetchError::Internal);
+    return;
+  }
+  origin::OriginRequest o = cache_request_;
+  o.head = ex_.request();
+  origin_ = it->second.get();
+  cache_status_ = "miss";
+  fetch_started_ = core::SystemClock::instance().monoNow();
+  fetch_ = origin_->fetch(std::move(o), *this);
+}
+
 bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
   const core::WallTime now = wallNow();
   if (stale_ && head.status == 304) {
@@ -586,10 +629,22 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
       if (head.status >= 500) {
         leader_.fail();
       } else {
-        leader_.giveUp(kHitForMiss);
+        leader_.giveUp(fill_.tooLarge() ? kTooLargeMemo : kHitForMiss);
       }
     }
     if (stale_) cache_->store->remove(flight_key_);  // superseded by an uncacheable answer
+    if (fill_.tooLarge() && head.status == 200 && ex_.request().headers.has("range") &&
+        !refetched_uncached_) {
+      // A range of an object too large to store: ask the origin for just that range (this
+      // whole-object fetch is dropped from a fresh stack: we are inside its callback).
+      ignore_origin_ = true;
+      std::weak_ptr<bool> alive = alive_;
+      ctx_.deferQueue().defer([this, alive] {
+        auto a = alive.lock();
+        if (a && *a) fetchUncached();
+      });
+      return false;
+    }
     return true;
   }
   if (serve_after_fill_ && contentLength(head.headers)) {

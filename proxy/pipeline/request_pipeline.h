@@ -79,6 +79,10 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void joinFlight();
   void onFlightResult(cache::WaitResult result);
   void fetchForCache();
+  // The client's own request (its Range, conditions and method) to the origin, outside the
+  // cache: for keys known not to be stored (hit-for-miss, or larger than cache.max_object),
+  // where fetching the whole object to answer a range or a HEAD would be waste.
+  void fetchUncached();
   void serveStored(const cache::CachedObjectPtr& object, cache::CacheStatus status);
   void startBackgroundRefresh(const cache::CachedObjectPtr& stale);
   // The cache's part of an origin head; false when the head was consumed (answered from a
@@ -124,6 +128,7 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   std::string flight_key_;               // the key coalesced on (primary, or its variant)
   bool may_store_ = false;               // request no-store: look up but never store
   bool serve_after_fill_ = false;        // Range / conditional on a miss: store, then serve
+  bool refetched_uncached_ = false;      // fetchUncached() ran once (never twice)
   int lookups_ = 0;                      // lookups so far (bounded: followers look again)
   cache::CachedObjectPtr stale_;         // the entry being revalidated
   cache::CachedObjectPtr serving_;       // the stored object being sent (backpressure)
