@@ -5,6 +5,7 @@
 
 #include "cache/policy.h"
 #include "cache/validation.h"
+#include "proxy/compress/content_coding.h"
 
 namespace portico::proxy {
 namespace {
@@ -32,7 +33,7 @@ void addVia(core::HeaderMap& headers) {
 
 ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
                          cache::CacheStatus status, core::WallTime now, std::uint64_t& offset,
-                         std::uint64_t& end) {
+                         std::uint64_t& end, bool vary_accept_encoding) {
   const core::RequestHead& req = ex.request();
   const std::uint64_t size = object.bodySize();
   ServedObject served;
@@ -43,6 +44,7 @@ ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
     core::ResponseHead head = cache::notModifiedHead(object.head);
     head.status = 304;
     decorate(head, object, status, now);
+    if (vary_accept_encoding) addVaryAcceptEncoding(head.headers);
     served.status = 304;
     ex.sendHead(std::move(head), std::nullopt);
     return served;
@@ -50,6 +52,7 @@ ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
 
   core::ResponseHead head = object.head;
   decorate(head, object, status, now);
+  if (vary_accept_encoding) addVaryAcceptEncoding(head.headers);
   cache::ByteRange range = object.head.status == 200 ? cache::requestedRange(req, object)
                                                      : cache::ByteRange{};
   switch (range.kind) {

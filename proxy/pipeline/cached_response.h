@@ -20,9 +20,11 @@ struct ServedObject {
 
 // Sends head and body (or as much body as the exchange takes; see ServedObject::complete).
 // `offset` is updated to the next body byte to send.
+// `vary_accept_encoding`: the object is an edge-compression candidate served as identity
+// (proxy/pipeline/edge_compression.h); its answers say Vary: Accept-Encoding.
 ServedObject serveObject(Exchange& exchange, const cache::CachedObject& object,
                          cache::CacheStatus status, core::WallTime now, std::uint64_t& offset,
-                         std::uint64_t& end);
+                         std::uint64_t& end, bool vary_accept_encoding = false);
 
 // Sends more of the body after backpressure. Returns true once everything is sent (the caller
 // then ends the response).

@@ -75,6 +75,7 @@ std::string_view RequestPipeline::toString(Phase p) {
     case Phase::Fetch: return "Fetch";
     case Phase::Fill: return "Fill";
     case Phase::ErrorPage: return "ErrorPage";
+    case Phase::Compress: return "Compress";
     case Phase::Respond: return "Respond";
     case Phase::Done: return "Done";
   }
@@ -281,6 +282,13 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
   } else {
     if (!primary_key_.empty() && !cacheOriginHead(head)) return;
     transition(Phase::Fetch, Phase::Respond);
+    // A stored compression candidate, streamed as identity to a client that wants no coding:
+    // say so, as its later hits will (edge_compression.h).
+    if (fill_.collecting() && match_.behavior->compress) {
+      if (auto length = contentLength(head.headers); length && compressionApplies(head, *length)) {
+        addVaryAcceptEncoding(head.headers);
+      }
+    }
   }
   sendOriginHead(std::move(head));
   if (ex_.request().isHead() && !primary_key_.empty() && !fill_.collecting() &&
@@ -647,7 +655,8 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
     }
     return true;
   }
-  if (serve_after_fill_ && contentLength(head.headers)) {
+  if ((serve_after_fill_ || compressAfterFill(*match_.behavior, ex_.request(), head)) &&
+      contentLength(head.headers)) {
     transition(Phase::Fetch, Phase::Fill);  // stored whole first, then served from the store
     return false;
   }
@@ -699,18 +708,95 @@ void RequestPipeline::serveStored(const cache::CachedObjectPtr& object, cache::C
     assert(false && "serveStored after the response started");
     return;
   }
+  bool vary_accept_encoding = false;
+  if (match_.behavior->compress) {
+    const std::string key = object->meta.vary.empty()
+                                ? primary_key_
+                                : variantStoreKey(primary_key_, object->meta.vary, ex_.request().headers);
+    CompressionPlan plan = planCompression(*match_.behavior, ex_.request(), *object, key);
+    if (plan.coding != ContentCoding::Identity) {
+      if (cache::CachedObjectPtr variant = findCompressed(*cache_->store, plan, *object)) {
+        sendStored(variant, status, false);
+      } else {
+        beginCompression(object, status, std::move(plan));
+      }
+      return;
+    }
+    vary_accept_encoding = plan.applies;
+  }
+  sendStored(object, status, vary_accept_encoding);
+}
+
+void RequestPipeline::sendStored(const cache::CachedObjectPtr& object, cache::CacheStatus status,
+                                 bool vary_accept_encoding) {
   phase_ = Phase::Respond;
   cache_status_ = status == cache::CacheStatus::Hit          ? "hit"
                   : status == cache::CacheStatus::RefreshHit ? "refresh_hit"
                                                              : "miss";
   serving_ = object;
-  ServedObject served = serveObject(ex_, *object, status, wallNow(), serve_offset_, serve_end_);
+  ServedObject served = serveObject(ex_, *object, status, wallNow(), serve_offset_, serve_end_,
+                                    vary_accept_encoding);
   status_ = served.status;
   body_out_ += served.body_bytes;
   if (served.complete) {
     serving_.reset();
     transition(Phase::Respond, Phase::Done);
     ex_.endResponse();
+  }
+}
+
+void RequestPipeline::beginCompression(const cache::CachedObjectPtr& identity,
+                                       cache::CacheStatus status, CompressionPlan plan) {
+  phase_ = Phase::Compress;
+  compress_identity_ = identity;
+  compress_status_ = status;
+  compress_plan_ = std::move(plan);
+  // Concurrent requests for the same variant wait for the one making it. The callback runs on
+  // this loop, later, and never after waiter_ is destroyed.
+  cache::JoinResult joined =
+      cache_->coalescer->join(compress_plan_.variant_key, *cache_->poster,
+                              [this](cache::WaitResult r) { onCompressFlight(std::move(r)); });
+  switch (joined.role) {
+    case cache::Role::Leader:
+      runCompression(std::move(joined.leader));
+      return;
+    case cache::Role::Follower:
+      waiter_ = std::move(joined.waiter);
+      return;
+    case cache::Role::Pass:
+      onCompressed(nullptr);
+      return;
+  }
+}
+
+void RequestPipeline::runCompression(cache::LeaderToken token) {
+  countCache("compress");
+  startCompression(ctx_.loop(), *cache_, compress_identity_, compress_plan_, std::move(token),
+                   alive_, [this](cache::CachedObjectPtr v) { onCompressed(v); });
+}
+
+void RequestPipeline::onCompressFlight(cache::WaitResult result) {
+  waiter_ = cache::WaiterHandle();
+  switch (result.outcome) {
+    case cache::WaitOutcome::Done:
+      onCompressed(result.object);
+      return;
+    case cache::WaitOutcome::Promoted:
+      runCompression(std::move(result.leader));
+      return;
+    default:
+      onCompressed(nullptr);
+      return;
+  }
+}
+
+void RequestPipeline::onCompressed(const cache::CachedObjectPtr& variant) {
+  if (phase_ != Phase::Compress) return;
+  cache::CachedObjectPtr identity = std::move(compress_identity_);
+  if (variant) {
+    sendStored(variant, compress_status_, false);
+  } else {
+    sendStored(identity, compress_status_, true);  // could not compress: identity, still Vary
   }
 }
 

@@ -13,6 +13,10 @@
 //              ├────> Fill ──> Respond     (the client asked for a range or a condition: the
 //              │                            whole body is stored first, then served from it)
 //              └────> ErrorPage ──> Respond (site origin answered a status that has an error page)
+//   (Lookup | AwaitLeader | Fill) ──> Compress ──> Respond
+//                                          (a stored object this client gets gzip/br of: the
+//                                           variant is made once, on the thread pool, or
+//                                           awaited from the request making it)
 //   Respond ──> Done                       (response ended or aborted)
 //
 // Every transition goes through transition(from, to), which checks the source phase.
@@ -33,6 +37,7 @@
 #include "proxy/core/uv_util.h"
 #include "proxy/h1/http1_connection.h"
 #include "proxy/pipeline/cache_fill.h"
+#include "proxy/pipeline/edge_compression.h"
 #include "proxy/pipeline/pipeline_context.h"
 
 namespace portico::proxy {
@@ -51,7 +56,7 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void onWritable() override;
 
  private:
-  enum class Phase { Route, Lookup, AwaitLeader, Fetch, Fill, ErrorPage, Respond, Done };
+  enum class Phase { Route, Lookup, AwaitLeader, Fetch, Fill, ErrorPage, Compress, Respond, Done };
   static std::string_view toString(Phase p);
   void transition(Phase from, Phase to);
 
@@ -83,7 +88,16 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   // cache: for keys known not to be stored (hit-for-miss, or larger than cache.max_object),
   // where fetching the whole object to answer a range or a HEAD would be waste.
   void fetchUncached();
+  // Serves a stored object, or its compressed variant (edge compression) when the behavior
+  // compresses and the client accepts one.
   void serveStored(const cache::CachedObjectPtr& object, cache::CacheStatus status);
+  void sendStored(const cache::CachedObjectPtr& object, cache::CacheStatus status,
+                  bool vary_accept_encoding);
+  void beginCompression(const cache::CachedObjectPtr& identity, cache::CacheStatus status,
+                        CompressionPlan plan);
+  void runCompression(cache::LeaderToken token);
+  void onCompressFlight(cache::WaitResult result);
+  void onCompressed(const cache::CachedObjectPtr& variant);
   void startBackgroundRefresh(const cache::CachedObjectPtr& stale);
   // The cache's part of an origin head; false when the head was consumed (answered from a
   // stored object).
@@ -140,6 +154,10 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   CacheFill fill_;
   core::WallTime request_time_{};
   cache::CacheStatus xcache_ = cache::CacheStatus::Miss;
+  // Edge compression (Compress phase): the identity object, how it was found, the plan.
+  cache::CachedObjectPtr compress_identity_;
+  cache::CacheStatus compress_status_ = cache::CacheStatus::Miss;
+  CompressionPlan compress_plan_;
 };
 
 }  // namespace portico::proxy
