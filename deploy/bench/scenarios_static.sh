@@ -188,8 +188,9 @@ check_static_hits() {
   STATIC_HITS_NOTE=ok
   case "$kind" in
     portico)
-      misses=$(portico_metric portico_coalesce_leaders_total)
-      misses=$(( misses + $(portico_metric portico_coalesce_passes_total) )) ;;
+      # Origin fetches, counted where they happen (the coalescer also leads the making of a
+      # compressed variant, which is no origin fetch).
+      misses=$(portico_metric 'portico_origin_duration_seconds_count{origin="upstream"}') ;;
     varnish)
       misses=$(varnish_stat MAIN.cache_miss) ;;
     nginx)  # no counters: one file in the cache dir, and the cache still answers HIT

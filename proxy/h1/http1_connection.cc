@@ -247,6 +247,10 @@ void Http1Connection::sendHead(core::ResponseHead head,
   o.append("Date: ");
   o.append(core::cachedHttpDate(core::toUnixSeconds(core::SystemClock::instance().wallNow())));
   o.append("\r\nServer: portico\r\n");
+  if (content_length && !no_body_status_ && !head_request_ && *content_length >= kCorkMin) {
+    corked_ = true;
+    transport_->setCork(true);
+  }
   if (content_length && !no_body_status_) {
     o.append("Content-Length: ");
     o.append(std::to_string(*content_length));
@@ -328,6 +332,10 @@ void Http1Connection::endResponse() {
     scheduleFlush();
   } else {
     flush();
+  }
+  if (corked_) {
+    corked_ = false;
+    transport_->setCork(false);  // pushes the last partial segment now
   }
   if (!request_done_) {
     // The rest of the request body will not be read: close after this response.

@@ -114,6 +114,10 @@ class ConnectionHost {
 class Http1Connection final : public Exchange, private Http1ParserEvents, private TransportEvents {
  public:
   static constexpr std::size_t kHighWater = 256 * 1024;
+  // Bodies from this size on are sent corked (full segments only; Transport::setCork, nginx's
+  // tcp_nopush), uncorked when the response ends. Measured on 1 MiB hits: +50-75% r/s; on
+  // 256 KiB hits corking cost 10-20%, hence the threshold.
+  static constexpr std::uint64_t kCorkMin = 512 * 1024;
   static constexpr std::size_t kLowWater = 64 * 1024;
   static constexpr std::size_t kMaxPipelined = 64 * 1024;
   // sendSharedBody() copies pieces smaller than this (one write for head + body wins).
@@ -196,6 +200,7 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   bool request_done_ = false;     // the whole request body was read
   bool response_started_ = false;
   bool response_done_ = false;
+  bool corked_ = false;  // the transport is corked for this response's body
   bool head_request_ = false;     // HEAD: no body on the wire
   bool no_body_status_ = false;   // 1xx/204/304: no body on the wire
   bool chunked_out_ = false;

@@ -1,6 +1,9 @@
 #include "proxy/io/tcp_transport.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 
@@ -197,6 +200,15 @@ int TcpTransport::sendFile(std::string& data, int fd, std::uint64_t offset, std:
   if (sent == body.size()) return 0;
   std::string none;
   return writeWithBody(none, body.substr(sent), std::move(keep));
+}
+
+void TcpTransport::setCork(bool on) {
+  uv_os_fd_t sock = -1;
+  if (closing_ || tcp_ == nullptr || uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &sock) != 0) {
+    return;
+  }
+  int v = on ? 1 : 0;
+  ::setsockopt(sock, IPPROTO_TCP, TCP_CORK, &v, sizeof v);  // best effort: only pacing changes
 }
 
 void TcpTransport::onWriteDone(uv_write_t* req, int status) {

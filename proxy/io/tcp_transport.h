@@ -39,6 +39,7 @@ class TcpTransport final : public Transport {
   int sendFile(std::string& data, int fd, std::uint64_t offset, std::string_view body,
                std::shared_ptr<const void> keep) override;
   std::size_t pendingBytes() const override { return pending_; }
+  void setCork(bool on) override;
   void shutdown() override;
   void close() override;
   const std::string& peerIp() const override { return peer_ip_; }

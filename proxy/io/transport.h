@@ -77,6 +77,9 @@ class Transport {
     return writeWithBody(data, body, std::move(keep));
   }
   virtual std::size_t pendingBytes() const = 0;
+  // Large bodies: while corked, the kernel sends only full segments (TCP_CORK, nginx's
+  // tcp_nopush); uncorking pushes what is left at once. No-op where it means nothing.
+  virtual void setCork(bool /*on*/) {}
   // Ends the sending direction once everything written has gone out (TLS: close_notify, then
   // FIN). Reading goes on. Idempotent.
   virtual void shutdown() = 0;

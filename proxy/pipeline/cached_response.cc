@@ -10,9 +10,10 @@
 namespace portico::proxy {
 namespace {
 
-// Pieces handed to the exchange at once: large enough to keep syscalls few, small enough that
-// a slow client holds at most about this much beyond the high-water mark.
-constexpr std::uint64_t kPiece = 256 * 1024;
+// Pieces handed to the exchange at once. A piece is not a copy (the write holds a reference to
+// the stored body, which exists anyway), so a slow client costs no memory for it; large pieces
+// keep syscalls and wake-ups few (one writev or sendfile for a whole stored body).
+constexpr std::uint64_t kPiece = 16 * 1024 * 1024;
 
 void decorate(core::ResponseHead& head, const cache::CachedObject& object,
               cache::CacheStatus status, core::WallTime now) {
