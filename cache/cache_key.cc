@@ -184,6 +184,15 @@ std::string variantKey(const std::vector<std::string>& vary_names, const core::H
   return key;
 }
 
+std::string apiStagePrefix(std::string_view api, std::string_view stage) {
+  std::string key = "api|";
+  appendEscaped(key, api);
+  key += '|';
+  appendEscaped(key, stage);
+  key += '|';
+  return key;
+}
+
 std::string apiPrimaryKey(const conf::Api& api, const conf::Stage& stage, const conf::ApiRoute& route,
                           const std::vector<std::pair<std::string, std::string>>& path_params,
                           const core::RequestHead& request) {

@@ -57,6 +57,9 @@ std::string sitePrimaryKey(const conf::Site& site, const conf::Behavior& behavio
 // The primary key of an API stage request: `path_params` are the route match's parameters
 // (RouteMatch::path_params); only those named in route.cache_key.path count, likewise the query
 // parameters (names compared percent-decoded, all values kept) and request headers it names.
+// The prefix every key of an API stage starts with (stage flush: Store::purgePrefix).
+std::string apiStagePrefix(std::string_view api, std::string_view stage);
+
 std::string apiPrimaryKey(const conf::Api& api, const conf::Stage& stage, const conf::ApiRoute& route,
                           const std::vector<std::pair<std::string, std::string>>& path_params,
                           const core::RequestHead& request);

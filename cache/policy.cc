@@ -160,7 +160,8 @@ std::string_view toString(EntryUsability usability) {
 }
 
 RequestDecision requestCacheability(const core::RequestHead& request, const conf::Behavior& behavior) {
-  if (request.method != "GET" && request.method != "HEAD") {
+  if (behavior.store_methods.empty() ? request.method != "GET" && request.method != "HEAD"
+                                     : !contains(behavior.store_methods, request.method)) {
     return {RequestCacheability::Bypass, NoCacheReason::Method};
   }
   if (behavior.max_ttl_s <= 0) return {RequestCacheability::Bypass, NoCacheReason::CachingDisabled};
@@ -208,7 +209,10 @@ ResponseDecision responseCacheability(const core::RequestHead& request, const co
     d.strip_fields.clear();
     return d;
   };
-  if (request.method != "GET") return no(NoCacheReason::Method);
+  if (behavior.store_methods.empty() ? request.method != "GET"
+                                     : !contains(behavior.store_methods, request.method)) {
+    return no(NoCacheReason::Method);
+  }
   if (behavior.max_ttl_s <= 0) return no(NoCacheReason::CachingDisabled);
   if (parseRequestCacheControl(request.headers).no_store) return no(NoCacheReason::RequestNoStore);
   const int status = response.status;
@@ -225,17 +229,25 @@ ResponseDecision responseCacheability(const core::RequestHead& request, const co
   }
   if (cc.is_private) return no(NoCacheReason::Private);
   // §3.5: a shared cache stores an answer to an authorized request only with explicit consent.
-  if (request.headers.has("Authorization") && !cc.is_public && !cc.s_maxage && !cc.must_revalidate) {
+  if (request.headers.has("Authorization") && !cc.is_public && !cc.s_maxage && !cc.must_revalidate &&
+      !behavior.api_stage) {
     return no(NoCacheReason::Authorization);
   }
-  if (response.headers.has("Set-Cookie") && !contains(cc.private_fields, "set-cookie")) {
+  const bool error_answer = status >= 500 || status == 429;
+  if (error_answer && behavior.error_answers == conf::Behavior::ErrorAnswers::Never) {
+    return no(NoCacheReason::Status);
+  }
+  if (response.headers.has("Set-Cookie") && !contains(cc.private_fields, "set-cookie") &&
+      !behavior.store_set_cookie) {
     return no(NoCacheReason::SetCookie);
   }
   if (parseVary(response.headers).star) return no(NoCacheReason::VaryStar);
 
   const Freshness f = freshnessLifetime(response, cc, behavior, response_time);
   if (!f.explicit_freshness) {
-    if (!heuristicallyCacheable(status) && !cc.is_public) return no(NoCacheReason::Status);
+    const bool always = behavior.api_stage ||
+                        (error_answer && behavior.error_answers == conf::Behavior::ErrorAnswers::Always);
+    if (!heuristicallyCacheable(status) && !cc.is_public && !always) return no(NoCacheReason::Status);
     if (behavior.default_ttl_s <= 0) return no(NoCacheReason::NoExplicitFreshness);
   }
   // An entry that is never fresh, cannot be revalidated cheaply and may not be served stale
@@ -360,6 +372,11 @@ conf::Behavior apiStageBehavior(const conf::Stage& stage, const conf::ApiRoute& 
   b.default_ttl_s = b.min_ttl_s = b.max_ttl_s = std::max<std::int64_t>(ttl, 0);
   b.query_in_key = false;
   b.compress = false;
+  b.api_stage = true;
+  b.store_methods = route.cache_methods;
+  b.store_set_cookie = stage.cache.cache_set_cookie;
+  b.error_answers = stage.cache.cache_errors ? conf::Behavior::ErrorAnswers::Always
+                                             : conf::Behavior::ErrorAnswers::Never;
   return b;
 }
 

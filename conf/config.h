@@ -113,6 +113,14 @@ struct Behavior {
   std::int64_t max_ttl_s = 31536000;
   bool query_in_key = true;
   bool compress = false;
+  // Set for API stages only (cache::apiStageBehavior); sites keep the defaults.
+  std::vector<std::string> store_methods;  // methods stored (empty: GET, HEAD answered from it)
+  bool store_set_cookie = false;           // store answers that carry Set-Cookie
+  enum class ErrorAnswers { Rfc, Never, Always };  // 5xx and 429 answers
+  ErrorAnswers error_answers = ErrorAnswers::Rfc;
+  // API Gateway's stage cache rules: every other status is stored for the TTL, and a request's
+  // Authorization does not prevent storing (the identity is in the key only if cache_key says).
+  bool api_stage = false;
 };
 
 struct Site {
@@ -143,6 +151,10 @@ struct StageCache {
   std::uint64_t capacity = 0;  // 0: no own budget (shares the memory tier)
   bool require_authorization_to_invalidate = true;
   std::string unauthorized_invalidation = "ignore_with_warning";  // fail | ignore_with_warning | ignore
+  // API Gateway's known pitfalls, avoided by default: answers carrying Set-Cookie, and 5xx / 429
+  // answers, are not stored unless these say so.
+  bool cache_set_cookie = false;
+  bool cache_errors = false;
 };
 
 struct Throttle {
@@ -155,6 +167,19 @@ struct Stage {
   std::map<std::string, std::string> variables;
   StageCache cache;
   std::optional<Throttle> throttle;
+  std::string api_keys_env;           // env var holding the stage's API keys, comma-separated
+  std::vector<std::string> api_keys;  // read from it at load time
+};
+
+// A JWT authorizer ([apis.authorizers.NAME], type = "jwt"): RS256 / ES256 tokens verified
+// against the keys of a JWKS file (read and checked at load time by the proxy layer).
+struct Authorizer {
+  std::string name;
+  std::string type = "jwt";
+  std::string jwks_file;  // absolute after loading
+  std::string issuer;
+  std::vector<std::string> audience;
+  int line = 0;           // for errors found when the keys are loaded
 };
 
 struct CacheKeySpec {
@@ -176,12 +201,17 @@ struct ApiRoute {
   std::optional<MockResponse> mock;
   CacheKeySpec cache_key;
   std::optional<std::int64_t> cache_ttl_s;
+  std::vector<std::string> cache_methods = {"GET"};  // GET, plus HEAD / OPTIONS when opted in
+  bool api_key_required = false;
+  std::string authorizer;            // name in Api::authorizers, "" for none
+  std::optional<Throttle> throttle;  // on top of the stage's
 };
 
 struct Api {
   std::string name;
   std::vector<std::string> hosts;  // lower-case
   std::optional<Cors> cors;
+  std::map<std::string, Authorizer> authorizers;
   std::vector<Stage> stages;
   std::vector<ApiRoute> routes;
 };

@@ -1,6 +1,7 @@
 // Section readers for [[sites]] (CloudFront distribution analog) and [[apis]] (API Gateway REST
 // API analog).
 #include <algorithm>
+#include <cstdlib>
 
 #include "conf/parse_sections.h"
 #include "conf/resource_template.h"
@@ -119,6 +120,17 @@ void readCors(TableReader& t, Cors& cors) {
   t.getInt("max_age_s", cors.max_age_s, 0, kMaxTtlSeconds);
 }
 
+Throttle readThrottle(TableReader& t) {
+  Throttle throttle;
+  t.require("rate");
+  t.getNumber("rate", throttle.rate, 0);
+  if (throttle.rate <= 0 && t.has("rate")) t.error("rate", "must be > 0 requests per second");
+  throttle.burst = throttle.rate;
+  t.getNumber("burst", throttle.burst, 0);
+  if (throttle.burst < 1) t.error("burst", "must be at least 1");
+  return throttle;
+}
+
 void readStage(TableReader& t, std::set<std::string>& names, Stage& stage) {
   if (t.requireString("name", stage.name)) {
     const bool segment_ok = stage.name != "." && stage.name != ".." &&
@@ -145,12 +157,48 @@ void readStage(TableReader& t, std::set<std::string>& names, Stage& stage) {
         sc.unauthorized_invalidation != "ignore") {
       c->error("unauthorized_invalidation", "must be one of fail, ignore_with_warning, ignore");
     }
+    c->getBool("cache_set_cookie", sc.cache_set_cookie);
+    c->getBool("cache_errors", sc.cache_errors);
   }
-  if (std::optional<TableReader> th = t.table("throttle")) {
-    Throttle throttle;
-    th->getNumber("rate", throttle.rate, 0);
-    th->getNumber("burst", throttle.burst, 0);
-    stage.throttle = throttle;
+  if (std::optional<TableReader> th = t.table("throttle")) stage.throttle = readThrottle(*th);
+  if (t.getString("api_keys_env", stage.api_keys_env)) {
+    const char* value = stage.api_keys_env.empty() ? nullptr : std::getenv(stage.api_keys_env.c_str());
+    if (stage.api_keys_env.empty()) {
+      t.error("api_keys_env", "must name an environment variable");
+    } else if (value == nullptr) {
+      t.error("api_keys_env", "environment variable " + stage.api_keys_env + " is not set");
+    } else {
+      std::string_view list(value);
+      while (!list.empty()) {
+        std::size_t comma = list.find(',');
+        std::string_view key = list.substr(0, comma);
+        while (!key.empty() && (key.front() == ' ' || key.front() == '\t')) key.remove_prefix(1);
+        while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
+        if (!key.empty()) stage.api_keys.emplace_back(key);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
+      if (stage.api_keys.empty()) {
+        t.error("api_keys_env", "environment variable " + stage.api_keys_env + " holds no key");
+      }
+    }
+  }
+}
+
+void readAuthorizer(TableReader& t, ParseContext& ctx, const std::string& name, Authorizer& a) {
+  a.name = name;
+  a.line = t.line();
+  if (t.getString("type", a.type) && a.type != "jwt") t.error("type", "must be \"jwt\" (got \"" + a.type + "\")");
+  if (t.requireString("jwks_file", a.jwks_file)) a.jwks_file = resolvePath(ctx.base_dir, a.jwks_file);
+  t.getString("issuer", a.issuer);
+  if (t.has("audience")) {
+    std::string one;
+    if (t.isString("audience")) {
+      t.getString("audience", one);
+      a.audience.push_back(one);
+    } else {
+      t.getStringList("audience", a.audience);
+    }
   }
 }
 
@@ -194,6 +242,17 @@ bool readRoute(TableReader& t, ParseContext& ctx, ApiRoute& route, ResourceTempl
   }
   std::int64_t ttl = 0;
   if (t.getInt("cache_ttl_s", ttl, 0, kMaxStageCacheTtlSeconds)) route.cache_ttl_s = ttl;
+  if (t.getStringList("cache_methods", route.cache_methods)) {
+    for (std::string& m : route.cache_methods) {
+      m = toUpperAscii(m);
+      if (m != "GET" && m != "HEAD" && m != "OPTIONS") {
+        t.error("cache_methods", "\"" + m + "\" cannot be cached (GET, HEAD, OPTIONS)");
+      }
+    }
+  }
+  t.getBool("api_key_required", route.api_key_required);
+  t.getString("authorizer", route.authorizer);
+  if (std::optional<TableReader> th = t.table("throttle")) route.throttle = readThrottle(*th);
   return tmpl_ok;
 }
 
@@ -227,6 +286,34 @@ void warnUncachedParams(TableReader& t, const Api& api, const ApiRoute& route, c
                 ": requests differing only there share one cache entry (add them to cache_key.path)");
 }
 
+// Route access settings against the API: the authorizer exists; API keys are required only
+// where every stage has keys; an authorizer whose identity is not part of a caching stage's key
+// shares cached answers across callers (API Gateway's pitfall: a warning, as it may be meant).
+void checkAccess(TableReader& t, const Api& api, const ApiRoute& route) {
+  if (!route.authorizer.empty() && !api.authorizers.count(route.authorizer)) {
+    t.error("authorizer", "no authorizer \"" + route.authorizer + "\" in [apis.authorizers] of this API");
+  }
+  if (route.api_key_required) {
+    for (const Stage& s : api.stages) {
+      if (s.api_keys_env.empty()) {
+        t.error("api_key_required", "stage \"" + s.name + "\" has no api_keys_env: no key could ever pass");
+      }
+    }
+  }
+  if (route.authorizer.empty() || route.mock) return;
+  const auto caching = std::find_if(api.stages.begin(), api.stages.end(),
+                                    [](const Stage& s) { return s.cache.enabled && s.cache.ttl_s > 0; });
+  if (caching == api.stages.end()) return;
+  const auto& h = route.cache_key.headers;
+  const bool keyed = std::any_of(h.begin(), h.end(), [](const std::string& n) {
+    return toUpperAscii(n) == "AUTHORIZATION";
+  });
+  if (!keyed) {
+    t.warning("authorizer", "stage \"" + caching->name + "\" caches this route and its cache_key has no "
+                            "\"Authorization\" header: cached answers are shared across callers");
+  }
+}
+
 void readApi(TableReader& t, ParseContext& ctx) {
   Api api;
   if (t.requireString("name", api.name)) ctx.claimName(t, "name", api.name);
@@ -234,6 +321,13 @@ void readApi(TableReader& t, ParseContext& ctx) {
   if (std::optional<TableReader> c = t.table("cors")) {
     api.cors.emplace();
     readCors(*c, *api.cors);
+  }
+  if (std::optional<TableReader> auths = t.table("authorizers")) {
+    for (auto& [name, a] : auths->entries()) {
+      Authorizer authorizer;
+      readAuthorizer(a, ctx, name, authorizer);
+      api.authorizers.emplace(name, std::move(authorizer));
+    }
   }
   std::set<std::string> stage_names;
   for (TableReader& st : t.tableArray("stages")) {
@@ -253,6 +347,7 @@ void readApi(TableReader& t, ParseContext& ctx) {
       if (!fresh) rt.error("path", "duplicate route " + route.method + " " + route.path + " (same as " + it->second + ")");
       warnUncachedParams(rt, api, route, tmpl);
     }
+    checkAccess(rt, api, route);
     api.routes.push_back(std::move(route));
   }
   if (api.routes.empty()) t.warning("routes", "API has no routes: every request gets 403");

@@ -85,6 +85,12 @@ bool TableReader::has(std::string_view key) const {
   return table_->as_table().count(std::string(key)) != 0;
 }
 
+bool TableReader::isString(std::string_view key) const {
+  const auto& t = table_->as_table();
+  auto it = t.find(std::string(key));
+  return it != t.end() && it->second.is_string();
+}
+
 void TableReader::error(std::string_view key, std::string reason) {
   diag_->error(lineOf(key), keyPath(key), std::move(reason));
 }

@@ -52,6 +52,7 @@ class TableReader {
   int lineOf(std::string_view key) const;
   std::string keyPath(std::string_view key) const;
   bool has(std::string_view key) const;  // does not mark the key known
+  bool isString(std::string_view key) const;  // present and a string; does not mark it known
 
   void error(std::string_view key, std::string reason);
   void warning(std::string_view key, std::string reason);

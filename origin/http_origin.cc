@@ -445,7 +445,9 @@ HttpOriginClient::HttpOriginClient(CurlMulti& multi, conf::HttpOrigin cfg)
 
 FetchPtr HttpOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
   HttpFetchSpec spec;
-  spec.url = joinUrl(cfg_.endpoint, request.path, request.head.query);
+  const bool stage_endpoint = request.api && !request.api->endpoint.empty();
+  spec.url = joinUrl(stage_endpoint ? request.api->endpoint : cfg_.endpoint, request.path,
+                     request.head.query);
   spec.method = request.head.method;
   spec.headers = forwardedRequestHeaders(request.head);
   spec.has_body = request.has_body;

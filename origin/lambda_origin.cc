@@ -250,13 +250,16 @@ class LambdaFetch final : public Fetch, public ResponseSink {
 LambdaOriginClient::LambdaOriginClient(uv_loop_t* loop, CurlMulti& multi, conf::LambdaOrigin cfg)
     : loop_(loop), multi_(multi), cfg_(std::move(cfg)) {}
 
-std::string LambdaOriginClient::invokeUrl() const {
-  return joinUrl(cfg_.endpoint, "/2015-03-31/functions/" + cfg_.function + "/invocations", "");
+std::string LambdaOriginClient::invokeUrl(const OriginRequest* request) const {
+  const bool api = request != nullptr && request->api;
+  const std::string& endpoint = api && !request->api->endpoint.empty() ? request->api->endpoint : cfg_.endpoint;
+  const std::string& function = api && !request->api->function.empty() ? request->api->function : cfg_.function;
+  return joinUrl(endpoint, "/2015-03-31/functions/" + function + "/invocations", "");
 }
 
 FetchPtr LambdaOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
   auto f =
-      std::make_unique<LambdaFetch>(loop_, multi_, cfg_, invokeUrl(), std::move(request), sink);
+      std::make_unique<LambdaFetch>(loop_, multi_, cfg_, invokeUrl(&request), std::move(request), sink);
   f->start();
   return f;
 }
@@ -300,6 +303,11 @@ std::string buildProxyEvent(const OriginRequest& request, std::string_view body,
   ctx["requestId"] = request.api ? request.api->request_id : std::string();
   ctx["requestTimeEpoch"] = request.api ? request.api->request_time_ms : 0;
   ctx["identity"] = json{{"sourceIp", h.client_ip}};
+  if (request.api && request.api->authorizer_claims) {
+    json claims = json::object();
+    for (const auto& [k, v] : *request.api->authorizer_claims) claims[k] = v;
+    ctx["authorizer"] = json{{"claims", std::move(claims)}};
+  }
   ctx["protocol"] = "HTTP/" + std::to_string(h.http_major) + "." + std::to_string(h.http_minor);
   ctx["accountId"] = "000000000000";
   ctx["apiId"] = "portico";

@@ -49,7 +49,8 @@ class LambdaOriginClient : public OriginClient {
   FetchPtr fetch(OriginRequest request, ResponseSink& sink) override;
 
   // The invoke URL: {endpoint}/2015-03-31/functions/{function}/invocations.
-  std::string invokeUrl() const;
+  // The invoke URL; `request` may carry the endpoint / function of its stage.
+  std::string invokeUrl(const OriginRequest* request = nullptr) const;
 
  private:
   uv_loop_t* loop_;

@@ -47,6 +47,12 @@ struct ApiInvocation {
   std::map<std::string, std::string> stage_variables;
   std::string request_id;
   std::int64_t request_time_ms = 0;  // epoch ms
+  // The origin's endpoint / function with ${stageVariables.x} already substituted by the caller
+  // (empty: the origin's own, which then has no references).
+  std::string endpoint;
+  std::string function;
+  // A JWT authorizer's claims (requestContext.authorizer.claims), when the route has one.
+  std::optional<std::map<std::string, std::string>> authorizer_claims;
 };
 
 struct OriginRequest {

@@ -12,6 +12,7 @@
 
 #include "conf/config_parser.h"
 #include "proxy/io/tls_context.h"
+#include "proxy/api/api_state.h"
 #include "proxy/server.h"
 #include "proxy/stats/log.h"
 
@@ -69,7 +70,10 @@ int main(int argc, char** argv) {
   if (test_only) {
     // Certificates are checked here (conf/ cannot: it uses no OpenSSL): readable, key matches,
     // not expired. At start-up and on reload the same checks run when the snapshot is built.
+    // Likewise the authorizers' JWKS files.
     std::vector<portico::conf::ConfigError> tls_errors = portico::proxy::validateTls(*result.config);
+    std::vector<portico::conf::ConfigError> key_errors = portico::proxy::validateAuthorizers(*result.config);
+    tls_errors.insert(tls_errors.end(), key_errors.begin(), key_errors.end());
     for (const auto& e : tls_errors) std::fprintf(stderr, "%s\n", e.toString().c_str());
     if (!tls_errors.empty()) return 1;
     std::printf("%s: configuration ok\n", conf_path.empty() ? "<embedded>" : conf_path.c_str());

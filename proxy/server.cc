@@ -1,5 +1,9 @@
 #include "proxy/server.h"
 
+#include <algorithm>
+
+#include "cache/cache_key.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,7 +62,7 @@ Server::~Server() {
 int Server::run() {
   std::string error;
   tickets_ = std::make_shared<TicketKeyRing>();
-  SnapshotPtr snapshot = buildSnapshot(config_, generation_, error, tickets_);
+  SnapshotPtr snapshot = buildSnapshot(config_, generation_, error, tickets_, &api_state_);
   if (!snapshot) {
     logEvent("error", "start-up failed", {{"error", error}});
     return 1;
@@ -164,7 +168,7 @@ void Server::reload() {
     return;
   }
   std::string error;
-  SnapshotPtr snapshot = buildSnapshot(result.config, generation_ + 1, error, tickets_);
+  SnapshotPtr snapshot = buildSnapshot(result.config, generation_ + 1, error, tickets_, &api_state_);
   if (!snapshot) {
     main_metrics_->counter("portico_config_reloads_total", "result=\"error\"")->add();
     logEvent("error", "reload refused", {{"error", error}});
@@ -184,6 +188,23 @@ PurgeHooks Server::purgeHooks() {
   hooks.token = [this] {
     const char* v = std::getenv(config_->admin.token_env.c_str());
     return std::string(v != nullptr ? v : "");
+  };
+  hooks.purge_stage = [this](const std::string& api, const std::string& stage,
+                             std::string& error) -> std::size_t {
+    const conf::Api* a = nullptr;
+    for (const conf::Api& x : config_->apis) a = x.name == api ? &x : a;
+    const bool known = a != nullptr && std::any_of(a->stages.begin(), a->stages.end(),
+                                                   [&](const conf::Stage& s) { return s.name == stage; });
+    if (!known) {
+      error = "no stage \"" + stage + "\" in an API named \"" + api + "\"";
+      return 0;
+    }
+    std::shared_ptr<cache::Store> own = api_state_.stageStore(api, stage);
+    cache::Store* store = own ? own.get() : store_.get();
+    if (store == nullptr) return 0;
+    std::size_t n = store->purgePrefix(cache::apiStagePrefix(api, stage));
+    logEvent("info", "stage flush", {{"api", api}, {"stage", stage}, {"purged", n}});
+    return n;
   };
   hooks.purge = [this](const std::string& site, const std::vector<std::string>& paths,
                        std::string& error) -> std::size_t {

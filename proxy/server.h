@@ -16,6 +16,7 @@
 
 #include "cache/coalescer.h"
 #include "cache/memory_store.h"
+#include "proxy/api/api_state.h"
 #include "proxy/core/metrics.h"
 #include "proxy/io/tls_context.h"
 #include "proxy/io/worker.h"
@@ -50,6 +51,7 @@ class Server {
   // The HTTP cache's shared tiers: built once at start-up (cache.* changes need a restart),
   // outlive the workers (destroyed after them).
   std::unique_ptr<cache::MemoryStore> store_;
+  ApiState api_state_;  // stage buckets and stores, kept across reloads
   std::unique_ptr<cache::Coalescer> coalescer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;

@@ -11,6 +11,7 @@
 #include "conf/config.h"
 #include "conf/route_table.h"
 #include "origin/origin_client.h"
+#include "proxy/api/api_state.h"
 #include "proxy/io/tls_context.h"
 #include "proxy/stats/log.h"
 
@@ -22,6 +23,8 @@ struct Snapshot {
   std::shared_ptr<AccessLog> access_log;
   // Null when the conf has no [server.tls]. Connections keep the context they started with.
   std::shared_ptr<const TlsContext> tls;
+  // API stages: buckets, stage stores, API keys, authorizer keys (never null).
+  std::shared_ptr<const ApiTables> api;
   std::uint64_t generation = 0;
 };
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
@@ -29,8 +32,10 @@ using SnapshotPtr = std::shared_ptr<const Snapshot>;
 // Returns null and sets `error` if the snapshot cannot be built (e.g. the access log file, a
 // certificate that does not load). `tickets`: the process's session-ticket keys (kept across
 // reloads); null makes a new ring.
+// `api_state`: the process's API state (kept across reloads); null makes a fresh one.
 SnapshotPtr buildSnapshot(conf::ConfigPtr config, std::uint64_t generation, std::string& error,
-                          std::shared_ptr<TicketKeyRing> tickets = nullptr);
+                          std::shared_ptr<TicketKeyRing> tickets = nullptr,
+                          ApiState* api_state = nullptr);
 
 // One worker's view of a snapshot: the snapshot plus this worker's origin clients for it.
 // Created, used and destroyed on the worker's thread.

@@ -151,7 +151,7 @@ void BackgroundRefresh::start() {
 void BackgroundRefresh::onOriginHead(core::ResponseHead head) {
   if (finished_) return;
   const core::WallTime now = core::SystemClock::instance().wallNow();
-  cache::Store& store = *p_.runtime->store;
+  cache::Store& store = *p_.store;
   if (head.status == 304) {
     auto fresh = refreshNotModified(p_.stale, head, p_.client_head, p_.behavior, p_.defaults,
                                     request_time_, now, store, p_.store_key);
@@ -187,7 +187,7 @@ bool BackgroundRefresh::onOriginBody(std::string_view chunk) {
 void BackgroundRefresh::onOriginDone(origin::FetchError error) {
   if (finished_) return;
   if (error == origin::FetchError::None && fill_.collecting()) {
-    p_.token.complete(fill_.commit(*p_.runtime->store));
+    p_.token.complete(fill_.commit(*p_.store));
   } else {
     p_.token.fail();
   }

@@ -88,6 +88,7 @@ class BackgroundRefresh final : public BackgroundJob, private origin::ResponseSi
  public:
   struct Params {
     CacheRuntime* runtime = nullptr;
+    cache::Store* store = nullptr;  // where the key lives (the shared tier or a stage's own)
     core::DeferQueue* defer = nullptr;
     origin::OriginClient* origin = nullptr;
     origin::OriginRequest request;  // already carries the revalidation headers

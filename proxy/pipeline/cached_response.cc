@@ -22,6 +22,17 @@ void decorate(core::ResponseHead& head, const cache::CachedObject& object,
   addVia(head.headers);
 }
 
+// Fields the pipeline adds to every answer of a request (CORS grants, Warning); a Vary merges.
+void addExtra(core::HeaderMap& headers, const core::HeaderMap& extra) {
+  for (const auto& e : extra) {
+    if (core::iequals(e.name, "vary") && headers.has("vary")) {
+      headers.set("Vary", *headers.getJoined("vary") + ", " + e.value);
+    } else {
+      headers.add(e.name, e.value);
+    }
+  }
+}
+
 }  // namespace
 
 void addVia(core::HeaderMap& headers) {
@@ -34,7 +45,8 @@ void addVia(core::HeaderMap& headers) {
 
 ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
                          cache::CacheStatus status, core::WallTime now, std::uint64_t& offset,
-                         std::uint64_t& end, bool vary_accept_encoding) {
+                         std::uint64_t& end, bool vary_accept_encoding,
+                         const core::HeaderMap* extra) {
   const core::RequestHead& req = ex.request();
   const std::uint64_t size = object.bodySize();
   ServedObject served;
@@ -46,6 +58,7 @@ ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
     head.status = 304;
     decorate(head, object, status, now);
     if (vary_accept_encoding) addVaryAcceptEncoding(head.headers);
+    if (extra) addExtra(head.headers, *extra);
     served.status = 304;
     ex.sendHead(std::move(head), std::nullopt);
     return served;
@@ -54,6 +67,7 @@ ServedObject serveObject(Exchange& ex, const cache::CachedObject& object,
   core::ResponseHead head = object.head;
   decorate(head, object, status, now);
   if (vary_accept_encoding) addVaryAcceptEncoding(head.headers);
+  if (extra) addExtra(head.headers, *extra);
   cache::ByteRange range = object.head.status == 200 ? cache::requestedRange(req, object)
                                                      : cache::ByteRange{};
   switch (range.kind) {

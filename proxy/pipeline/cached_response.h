@@ -24,7 +24,8 @@ struct ServedObject {
 // (proxy/pipeline/edge_compression.h); its answers say Vary: Accept-Encoding.
 ServedObject serveObject(Exchange& exchange, const cache::CachedObject& object,
                          cache::CacheStatus status, core::WallTime now, std::uint64_t& offset,
-                         std::uint64_t& end, bool vary_accept_encoding = false);
+                         std::uint64_t& end, bool vary_accept_encoding = false,
+                         const core::HeaderMap* extra = nullptr);  // fields added to the answer
 
 // Sends more of the body after backpressure. Returns true once everything is sent (the caller
 // then ends the response).

@@ -2,11 +2,16 @@
 
 #include <cassert>
 #include <charconv>
+#include <cstdlib>
+#include <variant>
 #include <random>
 
 #include "cache/cache_key.h"
 #include "cache/cache_status.h"
 #include "cache/validation.h"
+#include "proxy/api/cors.h"
+#include "proxy/api/stage_vars.h"
+#include "proxy/auth/jwt.h"
 #include "proxy/pipeline/cached_response.h"
 #include "proxy/stats/log.h"
 
@@ -155,11 +160,27 @@ void RequestPipeline::routeSite(const std::string& decoded_path) {
 }
 
 void RequestPipeline::routeApi() {
+  const core::RequestHead& req = ex_.request();
+  const conf::Api& api = *match_.api;
+  // CORS preflights are the edge's to answer, before routing (a route for OPTIONS is optional)
+  // and before any key or token check (browsers send neither on a preflight).
+  if (api.cors && match_.stage && isPreflight(req)) {
+    core::HeaderMap extra;
+    if (std::optional<CorsHeaders> grant = preflight(*api.cors, req)) {
+      for (const auto& [name, value] : grant->fields) extra.add(name, value);
+    } else {
+      extra.add("Vary", "Origin");  // no grant: the browser refuses the actual request
+    }
+    respondNoContent(&extra);
+    return;
+  }
+  if (api.cors) decorateActual(*api.cors, req, api_headers_);
   if (match_.kind != conf::RouteKind::Api) {
     respondApiError(403, "Missing Authentication Token", "MissingAuthenticationTokenException");
     return;
   }
   const conf::ApiRoute& route = *match_.route;
+  const conf::Stage& stage = *match_.stage;
   if (route.mock) {
     core::HeaderMap headers;
     for (const auto& [k, v] : route.mock->headers) headers.add(k, v);
@@ -169,22 +190,157 @@ void RequestPipeline::routeApi() {
     respond(route.mock->status, type, route.mock->body, &headers);
     return;
   }
-  const core::RequestHead& req = ex_.request();
+  const ApiTables& tables = *view_->snapshot->api;
+  const StageRuntime* runtime = tables.stage(api.name, stage.name);
+  // Access control comes before the cache: a stored answer is never served to a caller who may
+  // not have it. API key (403), then authorizer (401), then throttling (429).
+  if (route.api_key_required) {
+    auto key = req.headers.get("x-api-key");
+    if (!key || runtime == nullptr || runtime->api_keys.find(*key) == runtime->api_keys.end()) {
+      respondApiError(403, "Forbidden", "ForbiddenException");
+      return;
+    }
+  }
+  std::optional<std::map<std::string, std::string>> claims;
+  if (!route.authorizer.empty()) {
+    auto it = tables.authorizers.find(ApiTables::authorizerKey(api.name, route.authorizer));
+    std::optional<std::string_view> token;
+    if (auto auth = req.headers.get("authorization")) token = bearerToken(*auth);
+    JwtResult verdict;
+    if (it != tables.authorizers.end() && token) {
+      verdict = verifyJwt(*token, it->second.keys, it->second.policy,
+                          core::toUnixSeconds(core::SystemClock::instance().wallNow()));
+    } else {
+      verdict.reason = token ? "no such authorizer" : "no bearer token";
+    }
+    if (!verdict.ok) {
+      fetch_error_ = "unauthorized: " + verdict.reason;
+      respondApiError(401, "Unauthorized", "UnauthorizedException");
+      return;
+    }
+    claims = std::move(verdict.claims);
+  }
+  const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  core::SystemClock::instance().monoNow().time_since_epoch())
+                                  .count();
+  std::shared_ptr<TokenBucket> route_bucket;
+  if (auto rb = tables.route_buckets.find(ApiTables::routeKey(api.name, stage.name, route));
+      rb != tables.route_buckets.end()) {
+    route_bucket = rb->second;
+  }
+  for (TokenBucket* bucket : {route_bucket.get(), runtime ? runtime->bucket.get() : nullptr}) {
+    if (bucket == nullptr) continue;
+    TokenBucket::Decision d = bucket->take(now_ns);
+    if (!d.allowed) {
+      ctx_.metrics().counter("portico_api_throttled_total", apiLabels())->add();
+      core::HeaderMap extra;
+      extra.add("Retry-After", std::to_string(d.retry_after_s));
+      extra.add("x-amzn-ErrorType", "TooManyRequestsException");
+      nlohmann::json body = {{"message", "Too Many Requests"}};
+      respond(429, "application/json", body.dump(), &extra);
+      return;
+    }
+  }
   origin::OriginRequest o;
   o.head = req;
   o.path = stripFirstSegment(req.path);
-  origin::ApiInvocation api;
-  api.resource = route.path;
-  api.path = match_.resource_path;
-  api.stage = match_.stage->name;
-  api.path_params = match_.path_params;
-  api.stage_variables = match_.stage->variables;
-  api.request_id = requestId();
-  api.request_time_ms = core::toUnixMillis(core::SystemClock::instance().wallNow());
-  o.api = std::move(api);
+  origin::ApiInvocation inv;
+  inv.resource = route.path;
+  inv.path = match_.resource_path;
+  inv.stage = stage.name;
+  inv.path_params = match_.path_params;
+  inv.stage_variables = stage.variables;
+  inv.request_id = requestId();
+  inv.request_time_ms = core::toUnixMillis(core::SystemClock::instance().wallNow());
+  inv.authorizer_claims = std::move(claims);
+  // ${stageVariables.x} in the origin's endpoint or function: this stage's values.
+  const auto& origins = view_->snapshot->config->origins;
+  if (auto oc = origins.find(route.origin); oc != origins.end()) {
+    std::string endpoint, function;
+    if (const auto* l = std::get_if<conf::LambdaOrigin>(&oc->second.spec)) {
+      endpoint = l->endpoint;
+      function = l->function;
+    } else if (const auto* h = std::get_if<conf::HttpOrigin>(&oc->second.spec)) {
+      endpoint = h->endpoint;
+    }
+    for (auto [text, out] : {std::pair{&endpoint, &inv.endpoint}, std::pair{&function, &inv.function}}) {
+      if (!hasStageVariables(*text)) continue;
+      std::string error;
+      std::optional<std::string> value = substituteStageVariables(*text, stage.variables, error);
+      if (!value) {
+        fetch_error_ = error;
+        respondApiError(500, "Internal server error", "");
+        return;
+      }
+      *out = std::move(*value);
+    }
+  }
+  o.api = std::move(inv);
   o.has_body = framing_.has_body;
   o.body_length_hint = framing_.chunked ? 0 : framing_.content_length;
+  if (beginApiCache(o)) return;
   startFetch(route.origin, std::move(o));
+}
+
+std::string RequestPipeline::apiLabels() const {
+  return "api=\"" + core::promEscape(name_) + "\",stage=\"" + core::promEscape(stage_) + "\"";
+}
+
+// API Gateway's stage cache: the key is method + stage + resource + the route's cache_key
+// parameters; Cache-Control: max-age=0 asks for the entry to be replaced, if allowed.
+bool RequestPipeline::beginApiCache(origin::OriginRequest& o) {
+  cache_ = ctx_.cache();
+  const core::RequestHead& req = ex_.request();
+  const conf::Stage& stage = *match_.stage;
+  if (cache_ == nullptr || !stage.cache.enabled) return false;
+  api_behavior_ = cache::apiStageBehavior(stage, *match_.route);
+  const cache::RequestDecision decision = cache::requestCacheability(req, api_behavior_);
+  if (decision.kind == cache::RequestCacheability::Bypass) return false;
+  behavior_ = &api_behavior_;
+  const StageRuntime* runtime = view_->snapshot->api->stage(match_.api->name, stage.name);
+  store_ = runtime && runtime->own_store ? runtime->own_store.get() : cache_->store;
+  may_store_ = decision.kind == cache::RequestCacheability::Cacheable;
+  primary_key_ = cache::apiPrimaryKey(*match_.api, stage, *match_.route, match_.path_params, req);
+  primary_key_ += "|m:";
+  primary_key_ += req.method;
+
+  bool replace = false;
+  const cache::RequestCacheControl rcc = cache::parseRequestCacheControl(req.headers);
+  if (rcc.max_age && *rcc.max_age == 0) {
+    bool authorized = !stage.cache.require_authorization_to_invalidate;
+    if (!authorized) {
+      const char* admin = std::getenv(view_->snapshot->config->admin.token_env.c_str());
+      auto auth = req.headers.get("authorization");
+      std::optional<std::string_view> token = auth ? bearerToken(*auth) : std::nullopt;
+      authorized = admin != nullptr && *admin != '\0' && token && *token == admin;
+    }
+    if (authorized) {
+      replace = true;
+      countCache("invalidated");
+    } else if (stage.cache.unauthorized_invalidation == "fail") {
+      respondApiError(403, "Not authorized to invalidate the cache", "AccessDeniedException");
+      return true;
+    } else {
+      countCache("invalidation_ignored");
+      if (stage.cache.unauthorized_invalidation == "ignore_with_warning") {
+        api_headers_.add("Warning", "199 portico \"Cache invalidation ignored: not authorized\"");
+      }
+    }
+  }
+  serve_after_fill_ = false;
+  o.has_body = false;
+  o.body_length_hint = 0;
+  cache_request_ = o;
+  origin_name_ = match_.route->origin;
+  transition(Phase::Route, Phase::Lookup);
+  if (replace) {
+    ++lookups_;
+    flight_key_ = primary_key_;
+    joinFlight();
+  } else {
+    lookup();
+  }
+  return true;
 }
 
 // ---- fetching ---------------------------------------------------------------------------------
@@ -240,6 +396,9 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
       .histogram("portico_origin_duration_seconds",
                  "origin=\"" + core::promEscape(origin_name_) + "\"")
       ->observe(*origin_ms_ / 1000.0);
+  if (kind_ == "api") {
+    ctx_.metrics().histogram("portico_api_function_duration_seconds", apiLabels())->observe(*origin_ms_ / 1000.0);
+  }
   if (phase_ == Phase::Fetch) invalidateAfterUnsafe(head);
   if (phase_ == Phase::Fetch && match_.kind == conf::RouteKind::Site &&
       (ex_.request().method == "GET" || ex_.request().method == "HEAD")) {
@@ -274,7 +433,7 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
       // page's ttl_s, whatever the page's own freshness says.
       head.headers.remove("cache-control");
       head.headers.remove("expires");
-      fill_.begin(cache_request_.head, head, *match_.behavior, staleDefaults(), request_time_,
+      fill_.begin(cache_request_.head, head, *behavior_, staleDefaults(), request_time_,
                   wallNow(), primary_key_, cache_->max_object, error_page_->ttl_s);
     }
     if (!fill_.collecting() && leader_) leader_.giveUp(kHitForMiss);
@@ -284,7 +443,7 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
     transition(Phase::Fetch, Phase::Respond);
     // A stored compression candidate, streamed as identity to a client that wants no coding:
     // say so, as its later hits will (edge_compression.h).
-    if (fill_.collecting() && match_.behavior->compress) {
+    if (fill_.collecting() && behavior_->compress) {
       if (auto length = contentLength(head.headers); length && compressionApplies(head, *length)) {
         addVaryAcceptEncoding(head.headers);
       }
@@ -306,8 +465,32 @@ void RequestPipeline::onOriginHead(core::ResponseHead head) {
   }
 }
 
+void RequestPipeline::respondNoContent(const core::HeaderMap* extra) {
+  phase_ = Phase::Respond;
+  status_ = 204;
+  core::ResponseHead head;
+  head.status = 204;
+  if (extra) {
+    for (const auto& e : *extra) head.headers.add(e.name, e.value);
+  }
+  ex_.sendHead(std::move(head), 0);
+  transition(Phase::Respond, Phase::Done);
+  ex_.endResponse();
+}
+
 void RequestPipeline::sendOriginHead(core::ResponseHead head) {
   status_ = head.status;
+  if (!api_headers_.empty()) {
+    // The edge's CORS grant replaces the backend's; Vary merges.
+    if (match_.api && match_.api->cors) head.headers.remove("access-control-allow-origin");
+    for (const auto& e : api_headers_) {
+      if (core::iequals(e.name, "vary") && head.headers.has("vary")) {
+        head.headers.set("Vary", *head.headers.getJoined("vary") + ", " + e.value);
+      } else {
+        head.headers.add(e.name, e.value);
+      }
+    }
+  }
   auto length = contentLength(head.headers);
   head.headers.set("X-Cache", cache::xCacheValue(cache::CacheStatus::Miss));
   addVia(head.headers);
@@ -386,6 +569,10 @@ void RequestPipeline::respondOriginError(origin::FetchError error) {
                                                   std::string(origin::toString(error)) + "\"")
       ->add();
   if (kind_ == "api") {
+    ctx_.metrics()
+        .counter("portico_api_function_errors_total",
+                 apiLabels() + ",error=\"" + std::string(origin::toString(error)) + "\"")
+        ->add();
     // API Gateway's answers for integration failures.
     if (timeout) {
       respondApiError(504, "Endpoint request timed out", "");
@@ -415,6 +602,7 @@ void RequestPipeline::respond(int status, std::string_view content_type, std::st
   if (extra) {
     for (const auto& e : *extra) head.headers.add(e.name, e.value);
   }
+  for (const auto& e : api_headers_) head.headers.add(e.name, e.value);
   head.headers.add("Content-Type", content_type);
   body_out_ += body.size();
   ex_.sendHead(std::move(head), body.size());
@@ -442,6 +630,8 @@ bool RequestPipeline::beginCache(origin::OriginRequest& o) {
   if (req.headers.has("if-match") || req.headers.has("if-unmodified-since")) return false;
   const cache::RequestDecision decision = cache::requestCacheability(req, *match_.behavior);
   if (decision.kind == cache::RequestCacheability::Bypass) return false;
+  behavior_ = match_.behavior;
+  store_ = cache_->store;
   may_store_ = decision.kind == cache::RequestCacheability::Cacheable;
   primary_key_ = cache::sitePrimaryKey(*match_.site, *match_.behavior, req);
   // The origin is asked for the whole representation with GET, so that HEAD is answered from
@@ -466,12 +656,12 @@ bool RequestPipeline::beginCache(origin::OriginRequest& o) {
 void RequestPipeline::lookup() {
   ++lookups_;
   const core::RequestHead& req = ex_.request();
-  cache::CachedObjectPtr object = cache_->store->lookup(primary_key_);
+  cache::CachedObjectPtr object = store_->lookup(primary_key_);
   flight_key_ = primary_key_;
   if (object && isVaryMarker(*object)) {
     const core::WallTime marker_since = object->meta.response_time;
     flight_key_ = variantStoreKey(primary_key_, object->meta.vary, req.headers);
-    object = cache_->store->lookup(flight_key_);
+    object = store_->lookup(flight_key_);
     // A variant from before the marker outlived an invalidation of the URL: not served.
     if (object && object->meta.request_time < marker_since) object.reset();
   }
@@ -613,8 +803,8 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
   if (stale_ && head.status == 304) {
     // Our revalidation was answered: refresh the entry and serve it.
     ignore_origin_ = true;
-    auto fresh = refreshNotModified(stale_, head, cache_request_.head, *match_.behavior,
-                                    staleDefaults(), request_time_, now, *cache_->store,
+    auto fresh = refreshNotModified(stale_, head, cache_request_.head, *behavior_,
+                                    staleDefaults(), request_time_, now, *store_,
                                     flight_key_);
     if (leader_) leader_.complete(fresh ? fresh : stale_);
     countCache("refresh_hit");
@@ -629,7 +819,7 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
     return false;
   }
   const bool storing = may_store_ && head.status != 304 &&
-                       fill_.begin(cache_request_.head, head, *match_.behavior, staleDefaults(),
+                       fill_.begin(cache_request_.head, head, *behavior_, staleDefaults(),
                                    request_time_, now, primary_key_, cache_->max_object);
   countCache("miss");
   if (!storing) {
@@ -640,7 +830,7 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
         leader_.giveUp(fill_.tooLarge() ? kTooLargeMemo : kHitForMiss);
       }
     }
-    if (stale_) cache_->store->remove(flight_key_);  // superseded by an uncacheable answer
+    if (stale_) store_->remove(flight_key_);  // superseded by an uncacheable answer
     if (fill_.tooLarge() && head.status == 200 && ex_.request().headers.has("range") &&
         !refetched_uncached_) {
       // A range of an object too large to store: ask the origin for just that range (this
@@ -655,7 +845,7 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
     }
     return true;
   }
-  if ((serve_after_fill_ || compressAfterFill(*match_.behavior, ex_.request(), head)) &&
+  if ((serve_after_fill_ || compressAfterFill(*behavior_, ex_.request(), head)) &&
       contentLength(head.headers)) {
     transition(Phase::Fetch, Phase::Fill);  // stored whole first, then served from the store
     return false;
@@ -668,7 +858,7 @@ bool RequestPipeline::finishFlight(origin::FetchError error) {
   switch (phase_) {
     case Phase::Respond:
       if (ok && fill_.collecting()) {
-        auto object = fill_.commit(*cache_->store);
+        auto object = fill_.commit(*store_);
         if (leader_) leader_.complete(object);
       } else {
         fill_.abandon();
@@ -677,7 +867,7 @@ bool RequestPipeline::finishFlight(origin::FetchError error) {
       return false;  // the caller ends the streamed response
     case Phase::Fill:
       if (ok) {
-        auto object = fill_.commit(*cache_->store);
+        auto object = fill_.commit(*store_);
         if (leader_) leader_.complete(object);
         serveStored(object, cache::CacheStatus::Miss);
         return true;
@@ -709,13 +899,13 @@ void RequestPipeline::serveStored(const cache::CachedObjectPtr& object, cache::C
     return;
   }
   bool vary_accept_encoding = false;
-  if (match_.behavior->compress) {
+  if (behavior_->compress) {
     const std::string key = object->meta.vary.empty()
                                 ? primary_key_
                                 : variantStoreKey(primary_key_, object->meta.vary, ex_.request().headers);
-    CompressionPlan plan = planCompression(*match_.behavior, ex_.request(), *object, key);
+    CompressionPlan plan = planCompression(*behavior_, ex_.request(), *object, key);
     if (plan.coding != ContentCoding::Identity) {
-      if (cache::CachedObjectPtr variant = findCompressed(*cache_->store, plan, *object)) {
+      if (cache::CachedObjectPtr variant = findCompressed(*store_, plan, *object)) {
         sendStored(variant, status, false);
       } else {
         beginCompression(object, status, std::move(plan));
@@ -735,7 +925,7 @@ void RequestPipeline::sendStored(const cache::CachedObjectPtr& object, cache::Ca
                                                              : "miss";
   serving_ = object;
   ServedObject served = serveObject(ex_, *object, status, wallNow(), serve_offset_, serve_end_,
-                                    vary_accept_encoding);
+                                    vary_accept_encoding, api_headers_.empty() ? nullptr : &api_headers_);
   status_ = served.status;
   body_out_ += served.body_bytes;
   if (served.complete) {
@@ -808,6 +998,7 @@ void RequestPipeline::startBackgroundRefresh(const cache::CachedObjectPtr& stale
   if (joined.role != cache::Role::Leader) return;  // already being fetched (or uncacheable)
   BackgroundRefresh::Params p;
   p.runtime = cache_;
+  p.store = store_;
   p.defer = &ctx_.deferQueue();
   p.origin = it->second.get();
   p.request = cache_request_;
@@ -816,7 +1007,7 @@ void RequestPipeline::startBackgroundRefresh(const cache::CachedObjectPtr& stale
   p.stale = stale;
   p.primary_key = primary_key_;
   p.store_key = flight_key_;
-  p.behavior = *match_.behavior;
+  p.behavior = *behavior_;
   p.defaults = staleDefaults();
   p.token = std::move(joined.leader);
   p.keep_alive = view_;  // the origin client lives in this view
@@ -859,6 +1050,13 @@ cache::StaleDefaults RequestPipeline::staleDefaults() const {
 }
 
 void RequestPipeline::countCache(std::string_view what) {
+  if (kind_ == "api") {
+    std::string labels = apiLabels() + ",result=\"";
+    labels += what;
+    labels += '"';
+    ctx_.metrics().counter("portico_api_cache_requests_total", labels)->add();
+    return;
+  }
   std::string labels = "site=\"" + core::promEscape(name_) + "\",result=\"";
   labels += what;
   labels += '"';

@@ -68,6 +68,9 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
 
   void routeSite(const std::string& decoded_path);
   void routeApi();
+  bool beginApiCache(origin::OriginRequest& request);  // true: the cache took the request
+  std::string apiLabels() const;                       // api="..",stage=".." (metrics)
+  void respondNoContent(const core::HeaderMap* extra);
   void startFetch(std::string_view origin_name, origin::OriginRequest request);
   void startErrorPage();
   void respond(int status, std::string_view content_type, std::string body,
@@ -137,6 +140,10 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
 
   // Cache state (site GET/HEAD only).
   CacheRuntime* cache_ = nullptr;
+  const conf::Behavior* behavior_ = nullptr;  // the site's behavior, or api_behavior_
+  cache::Store* store_ = nullptr;             // the shared tier, or the stage's own store
+  conf::Behavior api_behavior_;               // cache::apiStageBehavior() of an API request
+  core::HeaderMap api_headers_;               // added to every API answer (CORS, Warning)
   origin::OriginRequest cache_request_;  // the origin request, kept to fetch after a lookup
   std::string primary_key_;              // "" when the request bypasses the cache
   std::string flight_key_;               // the key coalesced on (primary, or its variant)

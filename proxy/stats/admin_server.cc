@@ -93,6 +93,7 @@ class PurgeHandler final : public RequestHandler {
     done_ = true;
     nlohmann::json doc = nlohmann::json::parse(body_, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object()) return bad("the body must be a JSON object");
+    if (doc.contains("api")) return purgeStage(doc);
     auto site = doc.find("site");
     if (site == doc.end() || !site->is_string() || site->get<std::string>().empty()) {
       return bad("\"site\" must be a non-empty string");
@@ -120,6 +121,26 @@ class PurgeHandler final : public RequestHandler {
   }
 
  private:
+  // {"api": "billing", "stage": "prod"}: API Gateway's "flush stage cache".
+  void purgeStage(const nlohmann::json& doc) {
+    auto api = doc.find("api");
+    auto stage = doc.find("stage");
+    if (!api->is_string() || api->get<std::string>().empty()) return bad("\"api\" must be a non-empty string");
+    if (stage == doc.end() || !stage->is_string() || stage->get<std::string>().empty()) {
+      return bad("\"stage\" must be a non-empty string");
+    }
+    for (const auto& [k, v] : doc.items()) {
+      if (k != "api" && k != "stage") return bad("unknown key \"" + k + "\"");
+    }
+    if (!hooks_.purge_stage) return bad("stage purge is not available");
+    std::string error;
+    std::size_t n = hooks_.purge_stage(api->get<std::string>(), stage->get<std::string>(), error);
+    if (!error.empty()) {
+      answerJson(ex_, 404, {{"message", error}});
+      return;
+    }
+    answerJson(ex_, 200, {{"api", api->get<std::string>()}, {"stage", stage->get<std::string>()}, {"purged", n}});
+  }
   void bad(const std::string& why) { answerJson(ex_, 400, {{"message", why}}); }
   Exchange& ex_;
   const PurgeHooks& hooks_;

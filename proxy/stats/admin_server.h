@@ -24,6 +24,9 @@ struct PurgeHooks {
   std::function<std::size_t(const std::string& site, const std::vector<std::string>& paths,
                             std::string& error)>
       purge;
+  // Flushes an API stage's cache; `error` set (404) for an unknown api or stage.
+  std::function<std::size_t(const std::string& api, const std::string& stage, std::string& error)>
+      purge_stage;
   // Extra Prometheus text appended to /metrics (process-wide gauges such as the cache's).
   std::function<std::string()> extra_metrics;
 };

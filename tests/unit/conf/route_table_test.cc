@@ -214,14 +214,20 @@ TEST(RouteTableOrderTest, MostSpecificWinsRegardlessOfConfOrder) {
   Api api;
   api.name = "a";
   api.hosts = {"h"};
-  api.stages.push_back(Stage{"s", {}, {}, {}});
+  Stage stage;
+  stage.name = "s";
+  api.stages.push_back(stage);
   for (const char* p : {"/{proxy+}", "/{a}/{b}", "/x/{b}", "/{a}/y", "/x/y"}) {
     ApiRoute r;
     r.path = p;
     r.origin = "o";
     api.routes.push_back(r);
   }
-  api.routes.push_back(ApiRoute{"GET", "/{a}/{b}", "o", std::nullopt, {}, std::nullopt});
+  ApiRoute get;
+  get.method = "GET";
+  get.path = "/{a}/{b}";
+  get.origin = "o";
+  api.routes.push_back(get);
   c.apis.push_back(api);
   const RouteTable t(c);
   const auto routeOf = [&](const char* method, const char* path) {
