@@ -2,6 +2,7 @@
 // API analog).
 #include <algorithm>
 #include <cstdlib>
+#include <variant>
 
 #include "conf/parse_sections.h"
 #include "conf/resource_template.h"
@@ -314,6 +315,39 @@ void checkAccess(TableReader& t, const Api& api, const ApiRoute& route) {
   }
 }
 
+// Names referenced as ${stageVariables.NAME} in `text`.
+std::vector<std::string> stageVariableRefs(std::string_view text) {
+  static constexpr std::string_view kOpen = "${stageVariables.";
+  std::vector<std::string> names;
+  for (std::size_t at = text.find(kOpen); at != std::string_view::npos; at = text.find(kOpen, at + 1)) {
+    std::size_t end = text.find('}', at);
+    if (end == std::string_view::npos) break;
+    names.emplace_back(text.substr(at + kOpen.size(), end - at - kOpen.size()));
+  }
+  return names;
+}
+
+// A route whose origin names ${stageVariables.x} needs x in every stage of the API.
+void checkStageVariables(TableReader& t, const ParseContext& ctx, const Api& api, const ApiRoute& route) {
+  auto oc = ctx.config.origins.find(route.origin);
+  if (route.mock || oc == ctx.config.origins.end()) return;
+  std::vector<std::string> refs;
+  if (const auto* l = std::get_if<LambdaOrigin>(&oc->second.spec)) {
+    refs = stageVariableRefs(l->endpoint);
+    for (std::string& n : stageVariableRefs(l->function)) refs.push_back(std::move(n));
+  } else if (const auto* h = std::get_if<HttpOrigin>(&oc->second.spec)) {
+    refs = stageVariableRefs(h->endpoint);
+  }
+  for (const std::string& name : refs) {
+    for (const Stage& stage : api.stages) {
+      if (!stage.variables.count(name)) {
+        t.error("origin", "origin \"" + route.origin + "\" uses ${stageVariables." + name +
+                              "}, which stage \"" + stage.name + "\" does not define");
+      }
+    }
+  }
+}
+
 void readApi(TableReader& t, ParseContext& ctx) {
   Api api;
   if (t.requireString("name", api.name)) ctx.claimName(t, "name", api.name);
@@ -348,6 +382,7 @@ void readApi(TableReader& t, ParseContext& ctx) {
       warnUncachedParams(rt, api, route, tmpl);
     }
     checkAccess(rt, api, route);
+    checkStageVariables(rt, ctx, api, route);
     api.routes.push_back(std::move(route));
   }
   if (api.routes.empty()) t.warning("routes", "API has no routes: every request gets 403");
