@@ -22,16 +22,21 @@ void decorate(core::ResponseHead& head, const cache::CachedObject& object,
   addVia(head.headers);
 }
 
-// Fields the pipeline adds to every answer of a request (CORS grants, Warning); a Vary merges.
+}  // namespace
+
 void addExtra(core::HeaderMap& headers, const core::HeaderMap& extra) {
   for (const auto& e : extra) {
     if (core::iequals(e.name, "vary") && headers.has("vary")) {
-      headers.set("Vary", *headers.getJoined("vary") + ", " + e.value);
+      if (!core::listHasToken(*headers.getJoined("vary"), e.value)) {
+        headers.set("Vary", *headers.getJoined("vary") + ", " + e.value);
+      }
     } else {
-      headers.add(e.name, e.value);
+      headers.set(e.name, e.value);  // the edge's value replaces the backend's (one field)
     }
   }
 }
+
+namespace {
 
 }  // namespace
 

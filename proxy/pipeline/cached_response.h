@@ -32,6 +32,10 @@ ServedObject serveObject(Exchange& exchange, const cache::CachedObject& object,
 bool continueObject(Exchange& exchange, const cache::CachedObject& object, std::uint64_t& offset,
                     std::uint64_t end, std::uint64_t& body_bytes);
 
+// Fields the pipeline adds to every answer of a request (CORS grants, Warning): each replaces
+// a field of that name the backend sent; Vary merges.
+void addExtra(core::HeaderMap& headers, const core::HeaderMap& extra);
+
 // Appends "1.1 portico" to the Via field (RFC 9110 §7.6.3).
 void addVia(core::HeaderMap& headers);
 

@@ -480,17 +480,9 @@ void RequestPipeline::respondNoContent(const core::HeaderMap* extra) {
 
 void RequestPipeline::sendOriginHead(core::ResponseHead head) {
   status_ = head.status;
-  if (!api_headers_.empty()) {
-    // The edge's CORS grant replaces the backend's; Vary merges.
-    if (match_.api && match_.api->cors) head.headers.remove("access-control-allow-origin");
-    for (const auto& e : api_headers_) {
-      if (core::iequals(e.name, "vary") && head.headers.has("vary")) {
-        head.headers.set("Vary", *head.headers.getJoined("vary") + ", " + e.value);
-      } else {
-        head.headers.add(e.name, e.value);
-      }
-    }
-  }
+  // The edge's CORS grant replaces the backend's (none when the origin is not allowed).
+  if (match_.api && match_.api->cors) head.headers.remove("access-control-allow-origin");
+  addExtra(head.headers, api_headers_);
   auto length = contentLength(head.headers);
   head.headers.set("X-Cache", cache::xCacheValue(cache::CacheStatus::Miss));
   addVia(head.headers);

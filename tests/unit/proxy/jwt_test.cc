@@ -501,11 +501,18 @@ TEST_F(JwtTest, MalformedInputsAreRefusedWithAReason) {
   }
 }
 
-TEST_F(JwtTest, EveryTruncationOfAGoodTokenIsRefused) {
-  const std::string good = token(es("e1"), claims(), ec1_.get());
-  ASSERT_TRUE(check(good).ok);
-  for (std::size_t n = 0; n < good.size(); ++n) {
-    EXPECT_FALSE(check(good.substr(0, n)).ok) << n;
+TEST_F(JwtTest, EveryTruncationOrOneCharacterChangeOfAGoodTokenIsRefused) {
+  for (const std::string& good : {token(es("e1"), claims(), ec1_.get()), token(rs("r1"), claims(), rsa1_.get())}) {
+    ASSERT_TRUE(check(good).ok);
+    for (std::size_t n = 0; n < good.size(); ++n) {
+      EXPECT_FALSE(check(good.substr(0, n)).ok) << n;
+      for (char c : {'.', 'A', 'f', '_', '=', '\0', '\xff'}) {
+        if (good[n] == c) continue;
+        std::string changed = good;
+        changed[n] = c;
+        EXPECT_FALSE(check(changed).ok) << n << " " << c;
+      }
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <latch>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -156,9 +157,11 @@ TEST(TokenBucket, ManyThreadsNeverExceedBurstAtFixedTime) {
   TokenBucket b(50, kBurst);
   std::atomic<int> allowed{0};
   std::atomic<int> refused_with_retry{0};
+  std::latch start(kThreads);  // all threads race from the same instant
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
+      start.arrive_and_wait();
       for (int i = 0; i < kTakesPerThread; ++i) {
         TokenBucket::Decision d = b.take(kT0);
         if (d.allowed) {
@@ -181,9 +184,11 @@ TEST(TokenBucket, ManyThreadsWithAdvancingTimeStayWithinRatePlusBurst) {
   constexpr int kTakes = 10000;
   TokenBucket b(100, 50);
   std::atomic<int> allowed{0};
+  std::latch start(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
+      start.arrive_and_wait();
       for (int i = 0; i < kTakes; ++i) {
         if (b.take(kT0 + static_cast<std::int64_t>(i) * (10 * kSecond / kTakes)).allowed) {
           allowed.fetch_add(1, std::memory_order_relaxed);
@@ -257,9 +262,11 @@ TEST(TokenBuckets, ConcurrentGetsShareOneBucket) {
   constexpr int kThreads = 4;
   std::vector<TokenBucketPtr> seen(kThreads);
   std::atomic<int> allowed{0};
+  std::latch start(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
+      start.arrive_and_wait();
       for (int i = 0; i < 1000; ++i) {
         TokenBucketPtr b = buckets.get("stage", 1, 100);
         if (i == 0) seen[t] = b;
