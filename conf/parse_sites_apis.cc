@@ -124,11 +124,13 @@ void readCors(TableReader& t, Cors& cors) {
 Throttle readThrottle(TableReader& t) {
   Throttle throttle;
   t.require("rate");
-  t.getNumber("rate", throttle.rate, 0);
-  if (throttle.rate <= 0 && t.has("rate")) t.error("rate", "must be > 0 requests per second");
-  throttle.burst = throttle.rate;
-  t.getNumber("burst", throttle.burst, 0);
-  if (throttle.burst < 1) t.error("burst", "must be at least 1");
+  if (t.getNumber("rate", throttle.rate, 0) && throttle.rate <= 0) {
+    t.error("rate", "must be > 0 requests per second");
+  }
+  throttle.burst = std::max(throttle.rate, 1.0);
+  if (t.getNumber("burst", throttle.burst, 0) && throttle.burst < 1) {
+    t.error("burst", "must be at least 1");
+  }
   return throttle;
 }
 
