@@ -178,6 +178,13 @@ const ErrorCase kCases[] = {
      {"<1> apis[0].stages[0].cache.ttl_s: must be in [0, 3600] (got 3601)",
       "<1> apis[0].stages[0].cache.unauthorized_invalidation: must be one of fail, ignore_with_warning, ignore",
       "<2> apis[0].stages[0].throttle.rate: must be a finite number >= 0", "<2> apis[0].stages[0].throttle.burst: expected a number"}},
+    {"StageAccess", kApi + "api_keys_env = \"PORTICO_TEST_UNSET_KEYS_VAR\" #<1>\n"
+                           "[[apis.routes]]\npath = \"/a\"\norigin = \"fn\"\nauthorizer = \"ghost\" #<2>\n"
+                           "cache_methods = [\"GET\", \"POST\"] #<3>\nthrottle = { rate = 0 } #<4>\n",
+     {"<1> apis[0].stages[0].api_keys_env: environment variable PORTICO_TEST_UNSET_KEYS_VAR is not set",
+      "<2> apis[0].routes[0].authorizer: no authorizer \"ghost\"",
+      "<3> apis[0].routes[0].cache_methods: \"POST\" cannot be cached",
+      "<4> apis[0].routes[0].throttle.rate: must be > 0"}},
     {"RouteOriginXorMock", kApi + "[[apis.routes]] #<1>\npath = \"/a\"\n[[apis.routes]]\npath = \"/b\"\norigin = \"fn\"\n"
                                   "mock = { status = 200 } #<2>\n[[apis.routes]]\npath = \"/c\"\norigin = \"ghost\" #<3>\n",
      {"<1> apis[0].routes[0]: needs exactly one of \"origin\" and \"mock\"", "<2> apis[0].routes[1].mock: a route has either",
