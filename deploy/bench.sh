@@ -4,8 +4,8 @@
 #   bash deploy/bench.sh [--portico PATH] [--duration S] [--scenario NAME]... [NAME]...
 #
 # Scenarios (default: all): passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k
-# cache_memory static_16k static_1m static_gzip_64k. The Portico binary is --portico, else
-# $PORTICO, else build/proxy/portico.
+# cache_memory static_16k static_1m static_gzip_64k api_hit api_miss. The Portico binary is
+# --portico, else $PORTICO, else build/proxy/portico.
 #
 # Every server runs on loopback, on free ports, from confs rendered into a temp dir
 # (deploy/bench/*.in): an upstream nginx serving static files, then each proxy in turn in front
@@ -23,9 +23,16 @@
 # Portico, nginx proxy_cache and Varnish in front of the same files; the gzip one adds
 # -H 'Accept-Encoding: gzip' and checks that each server answers it gzipped.
 #
+# API-stage scenarios (api_hit, api_miss; deploy/bench/scenarios_api.sh), in front of the
+# function host (node) running json1k, a 1 KiB JSON answer: api_hit is stage-cache hits, Portico
+# vs nginx proxy_cache on the host's HTTP interface, same wrk command (target >= 1.2x nginx);
+# api_miss is the p50 latency of one connection (wrk -t1 -c1) calling the host directly vs
+# through a Portico stage without a cache (target: a miss adds < 100 us).
+#
 # Scenarios are functions named scenario_<name>; add one (cache hits of several sizes,
 # Varnish as a third column) by writing a function that calls `compare` and listing it in
-# ALL_SCENARIOS. Needs only Debian packages: nginx(-light), varnish, wrk, curl, openssl, python3.
+# ALL_SCENARIOS. Needs only Debian packages: nginx(-light), varnish, wrk, curl, openssl, python3
+# (and nodejs for the API-stage scenarios).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +42,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=64
 ALL_SCENARIOS=(passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k cache_memory
-               static_16k static_1m static_gzip_64k)
+               static_16k static_1m static_gzip_64k api_hit api_miss)
 SCENARIOS=()
 
 usage() {
@@ -285,6 +292,10 @@ source "$ROOT/deploy/bench/scenarios_cache.sh"
 # shellcheck source=deploy/bench/scenarios_static.sh
 source "$ROOT/deploy/bench/scenarios_static.sh"
 
+# API-stage scenarios (stage-cache hits vs nginx proxy_cache, miss latency vs a direct call).
+# shellcheck source=deploy/bench/scenarios_api.sh
+source "$ROOT/deploy/bench/scenarios_api.sh"
+
 # ---- main ---------------------------------------------------------------------------------
 
 echo "bench: $("$PORTICO" --version) vs $(nginx -v 2>&1 | sed 's/^nginx version: //'); wrk -t1 -c$CONNECTIONS" \
@@ -304,3 +315,4 @@ if [ ${#ROWS[@]} -gt 0 ]; then
 fi
 print_cache_tables
 print_static_tables
+print_api_tables
