@@ -241,6 +241,21 @@ void RequestPipeline::routeApi() {
       return;
     }
   }
+  api_claims_ = std::move(claims);
+  // The origin request (event fields, stage variables) is built only when the origin is asked:
+  // a stage-cache hit needs none of it.
+  if (beginApiCache()) return;
+  if (!prepareApiRequest()) {
+    respondApiError(500, "Internal server error", "");
+    return;
+  }
+  startFetch(route.origin, std::move(cache_request_));
+}
+
+bool RequestPipeline::prepareApiRequest() {
+  const core::RequestHead& req = ex_.request();
+  const conf::ApiRoute& route = *match_.route;
+  const conf::Stage& stage = *match_.stage;
   origin::OriginRequest o;
   o.head = req;
   o.path = stripFirstSegment(req.path);
@@ -252,7 +267,7 @@ void RequestPipeline::routeApi() {
   inv.stage_variables = stage.variables;
   inv.request_id = requestId();
   inv.request_time_ms = core::toUnixMillis(core::SystemClock::instance().wallNow());
-  inv.authorizer_claims = std::move(claims);
+  inv.authorizer_claims = api_claims_;
   // ${stageVariables.x} in the origin's endpoint or function: this stage's values.
   const auto& origins = view_->snapshot->config->origins;
   if (auto oc = origins.find(route.origin); oc != origins.end()) {
@@ -266,20 +281,22 @@ void RequestPipeline::routeApi() {
     for (auto [text, out] : {std::pair{&endpoint, &inv.endpoint}, std::pair{&function, &inv.function}}) {
       if (!hasStageVariables(*text)) continue;
       std::string error;
-      std::optional<std::string> value = substituteStageVariables(*text, stage.variables, error);
+      std::optional<std::string> value = substituteStageVariables(*text, stage.variables, error, stage.name);
       if (!value) {
         fetch_error_ = error;
-        respondApiError(500, "Internal server error", "");
-        return;
+        return false;
       }
       *out = std::move(*value);
     }
   }
   o.api = std::move(inv);
-  o.has_body = framing_.has_body;
-  o.body_length_hint = framing_.chunked ? 0 : framing_.content_length;
-  if (beginApiCache(o)) return;
-  startFetch(route.origin, std::move(o));
+  if (primary_key_.empty()) {
+    o.has_body = framing_.has_body;
+    o.body_length_hint = framing_.chunked ? 0 : framing_.content_length;
+  }
+  cache_request_ = std::move(o);
+  api_request_ready_ = true;
+  return true;
 }
 
 std::string RequestPipeline::apiLabels() const {
@@ -288,7 +305,7 @@ std::string RequestPipeline::apiLabels() const {
 
 // API Gateway's stage cache: the key is method + stage + resource + the route's cache_key
 // parameters; Cache-Control: max-age=0 asks for the entry to be replaced, if allowed.
-bool RequestPipeline::beginApiCache(origin::OriginRequest& o) {
+bool RequestPipeline::beginApiCache() {
   cache_ = ctx_.cache();
   const core::RequestHead& req = ex_.request();
   const conf::Stage& stage = *match_.stage;
@@ -328,9 +345,7 @@ bool RequestPipeline::beginApiCache(origin::OriginRequest& o) {
     }
   }
   serve_after_fill_ = false;
-  o.has_body = false;
-  o.body_length_hint = 0;
-  cache_request_ = o;
+  api_request_ready_ = false;  // prepareApiRequest() when the origin is asked
   origin_name_ = match_.route->origin;
   transition(Phase::Route, Phase::Lookup);
   if (replace) {
@@ -756,6 +771,12 @@ void RequestPipeline::fetchForCache() {
     respondOriginError(origin::FetchError::Internal);
     return;
   }
+  if (!api_request_ready_ && !prepareApiRequest()) {
+    if (leader_) leader_.fail();
+    phase_ = Phase::Route;
+    respondApiError(500, "Internal server error", "");
+    return;
+  }
   origin::OriginRequest o = cache_request_;
   if (stale_) cache::setRevalidationHeaders(o.head.headers, stale_->meta);
   origin_ = it->second.get();
@@ -780,6 +801,11 @@ void RequestPipeline::fetchUncached() {
     fetch_error_ = "origin type not available";
     phase_ = Phase::Route;
     respondOriginError(origin::FetchError::Internal);
+    return;
+  }
+  if (!api_request_ready_ && !prepareApiRequest()) {
+    phase_ = Phase::Route;
+    respondApiError(500, "Internal server error", "");
     return;
   }
   origin::OriginRequest o = cache_request_;
@@ -985,6 +1011,7 @@ void RequestPipeline::onCompressed(const cache::CachedObjectPtr& variant) {
 void RequestPipeline::startBackgroundRefresh(const cache::CachedObjectPtr& stale) {
   auto it = view_->origins.find(origin_name_);
   if (it == view_->origins.end() || !it->second) return;
+  if (!api_request_ready_ && !prepareApiRequest()) return;
   cache::JoinResult joined =
       cache_->coalescer->join(flight_key_, *cache_->poster, [](cache::WaitResult) {});
   if (joined.role != cache::Role::Leader) return;  // already being fetched (or uncacheable)

@@ -68,7 +68,10 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
 
   void routeSite(const std::string& decoded_path);
   void routeApi();
-  bool beginApiCache(origin::OriginRequest& request);  // true: the cache took the request
+  bool beginApiCache();  // true: the cache took the request
+  // Builds cache_request_ for an API route (event fields, stage variables); false (fetch_error_
+  // set) when a stage variable is missing.
+  bool prepareApiRequest();
   std::string apiLabels() const;                       // api="..",stage=".." (metrics)
   void respondNoContent(const core::HeaderMap* extra);
   void startFetch(std::string_view origin_name, origin::OriginRequest request);
@@ -144,6 +147,8 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   cache::Store* store_ = nullptr;             // the shared tier, or the stage's own store
   conf::Behavior api_behavior_;               // cache::apiStageBehavior() of an API request
   core::HeaderMap api_headers_;               // added to every API answer (CORS, Warning)
+  std::optional<std::map<std::string, std::string>> api_claims_;  // the authorizer's
+  bool api_request_ready_ = true;             // false: cache_request_ still to be built
   origin::OriginRequest cache_request_;  // the origin request, kept to fetch after a lookup
   std::string primary_key_;              // "" when the request bypasses the cache
   std::string flight_key_;               // the key coalesced on (primary, or its variant)
