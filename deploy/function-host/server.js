@@ -38,6 +38,31 @@ const RAW = Symbol.for('function-host.raw');
 const DRAIN_MS = 5000;
 let stopping = false;  // set on SIGTERM/SIGINT: answers then close their connection
 
+
+// Reads a request body of at most MAX_PAYLOAD bytes, then calls onBody(buffer) once; past the
+// limit (declared or received) calls tooLarge() once instead and ignores the rest.
+function readBody(req, tooLarge, onBody) {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > MAX_PAYLOAD) return tooLarge();
+  const chunks = [];
+  let size = 0;
+  let aborted = false;
+  req.on('data', (chunk) => {
+    if (aborted) return;
+    size += chunk.length;
+    if (size > MAX_PAYLOAD) {
+      aborted = true;
+      chunks.length = 0;
+      tooLarge();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (!aborted) onBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  });
+}
+
 function usage(msg) {
   if (msg) process.stderr.write(`function-host: ${msg}\n`);
   process.stderr.write('usage: node server.js --port PORT [--host HOST] [--functions DIR]\n');
@@ -186,25 +211,8 @@ function handle(opts, req, res) {
       `Request must be smaller than ${MAX_PAYLOAD} bytes for the InvokeFunction operation`,
       { Connection: 'close' });
   };
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > MAX_PAYLOAD) return tooLarge();
-
-  const chunks = [];
-  let size = 0;
-  let aborted = false;
-  req.on('data', (chunk) => {
-    if (aborted) return;
-    size += chunk.length;
-    if (size > MAX_PAYLOAD) {
-      aborted = true;
-      chunks.length = 0;
-      return tooLarge();
-    }
-    chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (aborted) return;
-    invoke(opts, name, Buffer.concat(chunks), res).catch((err) => {
+  readBody(req, tooLarge, (body) => {
+    invoke(opts, name, body, res).catch((err) => {
       process.stderr.write(`function-host: internal error: ${err.stack || err}\n`);
       send(res, 500, JSON.stringify({ Type: 'Service', message: 'Internal error' }),
            { 'x-amzn-ErrorType': 'ServiceException' });
@@ -456,24 +464,7 @@ function handleHttp(opts, req, res) {
   }
   const tooLarge = () => sendApiError(res, 413, 'Request Too Long', 'RequestTooLargeException',
                                       { Connection: 'close' });
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > MAX_PAYLOAD) return tooLarge();
-  const chunks = [];
-  let size = 0;
-  let aborted = false;
-  req.on('data', (chunk) => {
-    if (aborted) return;
-    size += chunk.length;
-    if (size > MAX_PAYLOAD) {
-      aborted = true;
-      chunks.length = 0;
-      return tooLarge();
-    }
-    chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (aborted) return;
-    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  readBody(req, tooLarge, (body) => {
     invokeHttp(opts, name, req, res, m[2], m[3], body).catch((err) => {
       process.stderr.write(`function-host: internal error: ${err.stack || err}\n`);
       sendApiError(res, 500, 'Internal server error', '');
