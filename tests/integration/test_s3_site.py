@@ -89,7 +89,7 @@ hosts = ["www.test"]
 origin = "bucket"
 index = "index.html"
 compress = true
-error_pages = [ { status = 404, path = "/404.html", ttl_s = 2 }, { status = 403, path = "/403.html", ttl_s = 2 } ]
+error_pages = [ { status = 404, path = "/404.html", ttl_s = 3 }, { status = 403, path = "/403.html", ttl_s = 2 } ]
 
 [[sites]]
 name = "plain"
@@ -207,7 +207,8 @@ class S3SiteTest(unittest.TestCase):
         second = self.get("/missing-page.html")
         self.assertEqual((second.status, second.body), (404, NOT_FOUND_PAGE))
         self.assertCache(second, HIT)
-        # The object appears: the stored error page still answers until ttl_s = 2 has passed.
+        # The object appears: the stored error page still answers until ttl_s = 3 has passed
+        # (ages count whole seconds, so 1 s after the fill the entry is at most 2 s old).
         self.put("missing-page.html", b"now it exists\n", "text/plain")
         time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
         self.assertEqual(self.get("/missing-page.html").status, 404)
