@@ -196,21 +196,7 @@ bool compressionApplies(const core::ResponseHead& head, std::uint64_t body_size)
   return true;
 }
 
-void addVaryAcceptEncoding(core::HeaderMap& headers) {
-  core::HeaderMap::Entry* last = nullptr;
-  for (core::HeaderMap::Entry& e : headers.entries()) {
-    if (!core::iequals(e.name, "Vary")) continue;
-    if (core::listHasToken(e.value, "*") || core::listHasToken(e.value, "Accept-Encoding")) return;
-    last = &e;
-  }
-  if (last == nullptr) {
-    headers.add("Vary", "Accept-Encoding");
-  } else if (core::trimOws(last->value).empty()) {
-    last->value = "Accept-Encoding";
-  } else {
-    last->value += ", Accept-Encoding";
-  }
-}
+void addVaryAcceptEncoding(core::HeaderMap& headers) { core::addVaryToken(headers, "Accept-Encoding"); }
 
 std::string weakenEtag(std::string_view etag) {
   etag = core::trimOws(etag);

@@ -109,4 +109,21 @@ std::size_t HeaderMap::byteSize() const {
   return n;
 }
 
+void addVaryToken(HeaderMap& headers, std::string_view token) {
+  HeaderMap::Entry* last = nullptr;
+  for (HeaderMap::Entry& e : headers.entries()) {
+    if (!iequals(e.name, "Vary")) continue;
+    if (listHasToken(e.value, "*") || listHasToken(e.value, token)) return;
+    last = &e;
+  }
+  if (last == nullptr) {
+    headers.add("Vary", token);
+  } else if (trimOws(last->value).empty()) {
+    last->value = std::string(token);
+  } else {
+    last->value += ", ";
+    last->value += token;
+  }
+}
+
 }  // namespace portico::core

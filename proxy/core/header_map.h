@@ -54,4 +54,8 @@ class HeaderMap {
   std::vector<Entry> entries_;
 };
 
+// Adds `token` to the Vary field (RFC 9110 §12.5.5): appended to the last Vary line, or a new
+// line when there is none; unchanged when some Vary line already lists it or "*".
+void addVaryToken(HeaderMap& headers, std::string_view token);
+
 }  // namespace portico::core

@@ -26,9 +26,12 @@ void decorate(core::ResponseHead& head, const cache::CachedObject& object,
 
 void addExtra(core::HeaderMap& headers, const core::HeaderMap& extra) {
   for (const auto& e : extra) {
-    if (core::iequals(e.name, "vary") && headers.has("vary")) {
-      if (!core::listHasToken(*headers.getJoined("vary"), e.value)) {
-        headers.set("Vary", *headers.getJoined("vary") + ", " + e.value);
+    if (core::iequals(e.name, "vary")) {
+      for (std::string_view list = e.value; !list.empty();) {
+        const std::size_t comma = list.find(',');
+        const std::string_view token = core::trimOws(list.substr(0, comma));
+        if (!token.empty()) core::addVaryToken(headers, token);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
       }
     } else {
       headers.set(e.name, e.value);  // the edge's value replaces the backend's (one field)
