@@ -900,7 +900,7 @@ void RedisClient::command(std::vector<std::string> argv, RedisCallback cb) {
 
 bool RedisClient::connected() const { return impl_->connected(); }
 
-const RedisClient::Stats& RedisClient::stats() const { return impl_->stats(); }
+RedisStats RedisClient::stats() const { return impl_->stats(); }
 
 void RedisClient::subscribe(std::string channel,
                             std::function<void(std::string_view message)> on_message) {

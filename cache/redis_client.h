@@ -41,6 +41,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/redis_executor.h"
+
 namespace portico::cache {
 
 struct RedisOptions {
@@ -61,28 +63,9 @@ struct RedisOptions {
 // other than "default", or "rediss://" (hiredis 0.14 has no TLS). Pure; any thread.
 std::optional<RedisOptions> parseRedisUrl(std::string_view url, std::string& error);
 
-enum class RedisStatus {
-  Ok,            // a reply: value (bulk/status), integer, or array
-  Nil,           // a nil reply (GET of a missing key)
-  Error,         // an error reply (value = its text), or the connection failed with a protocol
-                 // error while this command was the one being answered
-  Timeout,       // no reply within command_timeout_ms; the connection was dropped
-  Disconnected,  // not connected when issued, or the connection went away before the reply
-};
-const char* toString(RedisStatus status);
-
-struct RedisReply {
-  RedisStatus status = RedisStatus::Disconnected;
-  std::string value;               // bulk/status text, or the error/failure reason
-  std::vector<std::string> array;  // array replies: nil elements -> "", integers -> decimal;
-                                   // nested arrays are reported as Error (unsupported)
-  std::int64_t integer = 0;        // integer replies
-};
-using RedisCallback = std::function<void(RedisReply)>;
-
 // One client per worker loop. All methods, the constructor and the destructor must be called
 // on the loop's thread; every callback runs on that thread.
-class RedisClient {
+class RedisClient final : public RedisExecutor {
  public:
   // Starts connecting at once (never blocks: hostnames are resolved asynchronously). `loop`
   // must outlive the client.
@@ -92,7 +75,7 @@ class RedisClient {
   // turn), so the loop can close cleanly afterwards; a hostname lookup still running on libuv's
   // threadpool is cancelled, and if it had already started, its request lives until it ends.
   // Safe to call from inside any callback of this client.
-  ~RedisClient();
+  ~RedisClient() override;
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
@@ -100,26 +83,20 @@ class RedisClient {
   // `cb` is called exactly once, on the loop, never synchronously inside command() (even when
   // it fails at once, e.g. while disconnected: then on a later loop turn), and never after the
   // client is destroyed. Ownership of `argv` and `cb` passes to the client.
-  void command(std::vector<std::string> argv, RedisCallback cb);
+  void command(std::vector<std::string> argv, RedisCallback cb) override;
 
   // True while the command connection is Up (commands issued now are sent).
-  bool connected() const;
+  bool connected() const override;
 
-  struct Stats {
-    std::uint64_t commands = 0;    // command() calls
-    std::uint64_t errors = 0;      // commands completed with Error or Disconnected
-    std::uint64_t timeouts = 0;    // commands completed with Timeout
-    std::uint64_t reconnects = 0;  // connections established again after one was lost (both
-                                   // the command and the pub/sub connection)
-  };
-  const Stats& stats() const;
+  using Stats = RedisStats;
+  RedisStats stats() const override;
 
   // Subscribes `on_message` to `channel` on a separate pub/sub connection (opened on the first
   // call). Messages are delivered on the loop, never synchronously inside subscribe(), for as
   // long as the client lives; after a reconnect every channel is subscribed again (messages
   // published while disconnected are lost: pub/sub has no replay). Several handlers may share
   // a channel. A handler may call any method of the client, or destroy it.
-  void subscribe(std::string channel, std::function<void(std::string_view message)> on_message);
+  void subscribe(std::string channel, std::function<void(std::string_view message)> on_message) override;
 
  private:
   class Impl;
