@@ -140,10 +140,15 @@ std::string normalizeQuery(std::string_view raw_query) {
   return out;
 }
 
-std::string sitePrimaryKey(const conf::Site& site, const conf::Behavior& behavior, const core::RequestHead& request) {
+std::string sitePrefix(std::string_view site) {
   std::string key = "site|";
-  appendEscaped(key, site.name);
+  appendEscaped(key, site);
   key += '|';
+  return key;
+}
+
+std::string sitePrimaryKey(const conf::Site& site, const conf::Behavior& behavior, const core::RequestHead& request) {
+  std::string key = sitePrefix(site.name);
   appendEscaped(key, behavior.path);
   key += '|';
   appendEscaped(key, request.authority);

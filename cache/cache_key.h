@@ -51,6 +51,9 @@ std::string normalizePercentEncoding(std::string_view raw);
 // value ("b=2&a=1&a=0" -> "a=0&a=1&b=2"); "a" (no '=') and "a=" stay distinct.
 std::string normalizeQuery(std::string_view raw_query);
 
+// The prefix every key of site `site` starts with.
+std::string sitePrefix(std::string_view site);
+
 // The primary key of a site request. `behavior` is the one the route table matched for it.
 std::string sitePrimaryKey(const conf::Site& site, const conf::Behavior& behavior, const core::RequestHead& request);
 

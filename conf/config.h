@@ -56,8 +56,10 @@ struct AdminConfig {
 struct CacheConfig {
   std::uint64_t memory = 256ull << 20;
   std::uint64_t max_object = 16ull << 20;
-  std::string redis;  // "" = off
+  std::string redis;  // "" = off; else a redis:// URL (conf/redis_url.h), checked when parsed
   std::uint64_t redis_max_object = 1ull << 20;
+  std::string redis_password_env;  // "": the URL's password (if any); else read from this var
+  bool redis_cluster = false;      // the URL names one node of a Redis Cluster (db must be 0)
 };
 
 // ---- origins --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "conf/parse_sections.h"
+#include "conf/redis_url.h"
 #include "conf/value_checks.h"
 
 namespace portico::conf {
@@ -117,10 +118,21 @@ void readCache(TableReader& root, ParseContext& ctx) {
   if (!t) return;
   t->getSize("memory", c.memory, 1);
   t->getSize("max_object", c.max_object, 1);
-  if (t->getString("redis", c.redis) && !c.redis.empty() && !c.redis.starts_with("redis://")) {
-    t->error("redis", "must be \"\" (off) or a redis://host:port[/db] URL");
+  std::optional<RedisUrl> url;
+  if (t->getString("redis", c.redis) && !c.redis.empty()) {
+    std::string why;
+    url = parseRedisUrl(c.redis, why);
+    if (!url) t->error("redis", "must be \"\" (off) or a redis://host:port[/db] URL: " + why);
   }
   t->getSize("redis_max_object", c.redis_max_object, 1);
+  if (t->getString("redis_password_env", c.redis_password_env) && !c.redis_password_env.empty() &&
+      !c.redis.empty() && std::getenv(c.redis_password_env.c_str()) == nullptr) {
+    t->error("redis_password_env", "environment variable " + c.redis_password_env + " is not set");
+  }
+  t->getBool("redis_cluster", c.redis_cluster);
+  if (c.redis_cluster && url && url->db != 0) {
+    t->error("redis_cluster", "a Redis Cluster has only database 0; drop the /db from cache.redis");
+  }
   if (c.max_object > c.memory) {
     t->warning("max_object", "is larger than cache.memory: such objects can never be cached in memory");
   }

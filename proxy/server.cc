@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "conf/config_parser.h"
@@ -15,6 +16,7 @@
 #include "proxy/io/listener.h"
 #include "proxy/pipeline/cache_runtime.h"
 #include "proxy/stats/log.h"
+#include "cache/redis_client.h"
 
 namespace portico::proxy {
 namespace {
@@ -56,6 +58,7 @@ Server::~Server() {
   signals_.clear();
   workers_.clear();
   admin_.reset();
+  shared_sync_.reset();
   core::closeLoop(&loop_);
 }
 
@@ -120,10 +123,12 @@ int Server::run() {
   store_options.group_of = &siteOfKey;
   store_ = std::make_unique<cache::MemoryStore>(store_options);
   coalescer_ = std::make_unique<cache::Coalescer>();
+  if (!config_->cache.redis.empty() && !startSharedTier()) return 1;
   for (int i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, registry_, snapshot,
                                                 std::move(fds[static_cast<std::size_t>(i)]), https_port));
     workers_.back()->setCache(store_.get(), coalescer_.get(), store_->maxObjectBytes());
+    workers_.back()->setSharedTier(shared_state_.get());
   }
   for (auto& w : workers_) w->start();
 
@@ -177,6 +182,7 @@ void Server::reload() {
   ++generation_;
   config_ = result.config;
   for (auto& w : workers_) w->updateSnapshot(snapshot);
+  if (shared_sync_) shared_sync_->setScopes(sharedScopes());
   main_metrics_->counter("portico_config_reloads_total", "result=\"ok\"")->add();
   logEvent("info", "reloaded", {{"conf", config_->source_path}, {"generation", generation_}});
 }
@@ -199,11 +205,8 @@ PurgeHooks Server::purgeHooks() {
       error = "no stage \"" + stage + "\" in an API named \"" + api + "\"";
       return 0;
     }
-    std::shared_ptr<cache::Store> own = api_state_.stageStore(api, stage);
-    cache::Store* store = own ? own.get() : store_.get();
-    if (store == nullptr) return 0;
-    std::size_t n = store->purgePrefix(cache::apiStagePrefix(api, stage));
-    logEvent("info", "stage flush", {{"api", api}, {"stage", stage}, {"purged", n}});
+    std::size_t n = purgeStageLocal(api, stage);
+    if (shared_sync_) shared_sync_->publish(PurgeNews{"", {}, api, stage});
     return n;
   };
   hooks.purge = [this](const std::string& site, const std::vector<std::string>& paths,
@@ -214,14 +217,94 @@ PurgeHooks Server::purgeHooks() {
       error = "no site named \"" + site + "\"";
       return 0;
     }
-    if (!store_) return 0;
-    std::size_t n = purgeSite(*store_, site, paths);
-    main_metrics_->counter("portico_cache_purged_objects_total", "site=\"" + core::promEscape(site) + "\"")->add(n);
-    logEvent("info", "purge", {{"site", site}, {"paths", paths}, {"purged", n}});
+    std::size_t n = purgeSiteLocal(site, paths);
+    if (shared_sync_) shared_sync_->publish(PurgeNews{site, paths, "", ""});
     return n;
   };
   hooks.extra_metrics = [this] { return cacheMetrics(); };
   return hooks;
+}
+
+std::size_t Server::purgeSiteLocal(const std::string& site, const std::vector<std::string>& paths) {
+  if (!store_) return 0;
+  std::size_t n = purgeSite(*store_, site, paths);
+  main_metrics_->counter("portico_cache_purged_objects_total", "site=\"" + core::promEscape(site) + "\"")->add(n);
+  logEvent("info", "purge", {{"site", site}, {"paths", paths}, {"purged", n}});
+  return n;
+}
+
+std::size_t Server::purgeStageLocal(const std::string& api, const std::string& stage) {
+  std::shared_ptr<cache::Store> own = api_state_.stageStore(api, stage);
+  cache::Store* store = own ? own.get() : store_.get();
+  if (store == nullptr) return 0;
+  std::size_t n = store->purgePrefix(cache::apiStagePrefix(api, stage));
+  logEvent("info", "stage flush", {{"api", api}, {"stage", stage}, {"purged", n}});
+  return n;
+}
+
+bool Server::startSharedTier() {
+  const conf::CacheConfig& c = config_->cache;
+  std::string error;
+  std::optional<cache::RedisOptions> options = cache::parseRedisUrl(c.redis, error);
+  if (!options) {
+    logEvent("error", "cache.redis", {{"error", error}});
+    return false;
+  }
+  if (!c.redis_password_env.empty()) {
+    const char* v = std::getenv(c.redis_password_env.c_str());
+    if (v == nullptr) {
+      logEvent("error", "cache.redis_password_env: environment variable not set", {{"name", c.redis_password_env}});
+      return false;
+    }
+    options->password = v;
+  }
+  shared_state_ = std::make_unique<SharedTierState>(std::move(*options), c.redis_cluster, c.redis_max_object);
+  shared_sync_ = std::make_unique<SharedTierSync>(&loop_, *shared_state_, [this](const PurgeNews& news) {
+    if (news.site.empty()) {
+      purgeStageLocal(news.api, news.stage);
+    } else {
+      purgeSiteLocal(news.site, news.paths);
+    }
+  });
+  shared_sync_->setScopes(sharedScopes());
+  logEvent("info", "shared tier (redis) configured", {{"node", shared_state_->nodeId()}, {"cluster", c.redis_cluster}});
+  return true;
+}
+
+std::vector<std::string> Server::sharedScopes() const {
+  std::vector<std::string> scopes;
+  for (const conf::Site& s : config_->sites) scopes.push_back(cache::sitePrefix(s.name));
+  for (const conf::Api& a : config_->apis) {
+    for (const conf::Stage& st : a.stages) scopes.push_back(cache::apiStagePrefix(a.name, st.name));
+  }
+  return scopes;
+}
+
+std::string Server::sharedTierMetrics() const {
+  if (!shared_state_) return "";
+  const SharedTierState::Counters& c = shared_state_->counters;
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += std::string(name) + " " + std::to_string(v) + "\n";
+  };
+  auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  metric("portico_l2_hits_total", "counter", "Shared tier (Redis) lookups that found an object.", load(c.hits));
+  metric("portico_l2_misses_total", "counter", "Shared tier lookups that did not (failures included).", load(c.misses));
+  metric("portico_l2_errors_total", "counter", "Redis commands that failed (error reply or no connection).", load(c.errors));
+  metric("portico_l2_timeouts_total", "counter", "Redis commands without a reply in time.", load(c.timeouts));
+  metric("portico_l2_writes_total", "counter", "Objects written to the shared tier.", load(c.writes));
+  metric("portico_l2_too_large_total", "counter", "Objects kept in L1 only (above cache.redis_max_object).", load(c.too_large));
+  metric("portico_l2_skipped_writes_total", "counter", "Writes skipped while the shared tier was unusable.", load(c.skipped));
+  metric("portico_l2_ready", "gauge", "1 while the shared tier is in use.", shared_state_->ready() ? 1 : 0);
+  std::uint64_t reconnects = shared_state_->reconnects.load(std::memory_order_relaxed);
+  if (shared_sync_) {
+    reconnects += shared_sync_->redisStats().reconnects;
+    metric("portico_l2_purges_published_total", "counter", "Purges this edge announced to the others.", shared_sync_->counters().published);
+    metric("portico_l2_purges_received_total", "counter", "Purges of other edges applied to this edge's L1.", shared_sync_->counters().received);
+  }
+  metric("portico_l2_reconnects_total", "counter", "Connections to Redis established again after a loss.", reconnects);
+  return out;
 }
 
 std::string Server::cacheMetrics() const {
@@ -255,7 +338,7 @@ std::string Server::cacheMetrics() const {
   metric("portico_coalesce_followers_total", "counter", "Cache misses that waited for another fetch of their key.", co.followers);
   metric("portico_coalesce_passes_total", "counter", "Misses that skipped coalescing (hit-for-miss).", co.passes);
   metric("portico_coalesce_in_flight", "gauge", "Keys being fetched now.", co.in_flight);
-  return out;
+  return out + sharedTierMetrics();
 }
 
 void Server::shutdown(const char* signal_name) {
@@ -264,6 +347,7 @@ void Server::shutdown(const char* signal_name) {
   logEvent("info", "draining", {{"signal", signal_name}, {"timeout_ms", config_->server.drain_timeout_ms}});
   for (auto& w : workers_) w->drain(config_->server.drain_timeout_ms);
   if (admin_) admin_->close();
+  shared_sync_.reset();  // its timer and connections would keep the main loop alive
   // The signal handlers stay installed (a second SIGTERM must not kill a draining process) but
   // no longer keep the loop alive: it ends once the admin listener is closed, and run() then
   // joins the workers.

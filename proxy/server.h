@@ -20,6 +20,7 @@
 #include "proxy/core/metrics.h"
 #include "proxy/io/tls_context.h"
 #include "proxy/io/worker.h"
+#include "proxy/shared_tier_sync.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats/admin_server.h"
 
@@ -36,6 +37,12 @@ class Server {
  private:
   void reload();
   PurgeHooks purgeHooks();
+  // This edge's L1 part of a purge (an admin request here, or news from another edge).
+  std::size_t purgeSiteLocal(const std::string& site, const std::vector<std::string>& paths);
+  std::size_t purgeStageLocal(const std::string& api, const std::string& stage);
+  bool startSharedTier();  // cache.redis set: false (logged) when it cannot be configured
+  std::vector<std::string> sharedScopes() const;
+  std::string sharedTierMetrics() const;
   std::string cacheMetrics() const;
   void shutdown(const char* signal_name);
   static void onSignal(uv_signal_t* handle, int signum);
@@ -53,6 +60,8 @@ class Server {
   std::unique_ptr<cache::MemoryStore> store_;
   ApiState api_state_;  // stage buckets and stores, kept across reloads
   std::unique_ptr<cache::Coalescer> coalescer_;
+  std::unique_ptr<SharedTierState> shared_state_;  // L2 (cache.redis), or null
+  std::unique_ptr<SharedTierSync> shared_sync_;    // on loop_; gone once draining starts
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::vector<uv_signal_t*> signals_;

@@ -104,6 +104,10 @@ void Worker::join() {
 
 void Worker::run() {
   curl_ = std::make_unique<origin::CurlMulti>(&loop_);
+  if (shared_state_ != nullptr) {
+    shared_ = std::make_unique<SharedTier>(&loop_, *shared_state_);
+    cache_.shared = shared_.get();
+  }
   installSnapshot(std::move(pending_snapshot_));
   for (const ListenSocket& sock : listen_fds_) {
     auto* tcp = new uv_tcp_t;
@@ -126,6 +130,8 @@ void Worker::run() {
   for (Http1Connection* c : std::set<Http1Connection*>(connections_)) c->forceClose();
   defer_->runAll();
   jobs_.clear();  // refreshes hold fetches on curl_ and tokens of the shared coalescer
+  cache_.shared = nullptr;
+  shared_.reset();
   view_.reset();
   curl_.reset();
   drain_timer_.reset();

@@ -28,6 +28,7 @@
 #include "proxy/io/listener.h"
 #include "proxy/io/tls_transport.h"
 #include "proxy/pipeline/pipeline_context.h"
+#include "proxy/pipeline/shared_tier.h"
 
 namespace portico::proxy {
 
@@ -41,6 +42,9 @@ class Worker final : public ConnectionHost, public PipelineContext {
 
   // Before start(): the shared cache tiers (owned by the Server, outliving the worker).
   void setCache(cache::Store* store, cache::Coalescer* coalescer, std::uint64_t max_object);
+  // Before start(): the shared tier (L2), when cache.redis is set. The worker opens its own
+  // connection on its loop when its thread starts.
+  void setSharedTier(SharedTierState* state) { shared_state_ = state; }
   void start();
   // Any thread. Requests started after the swap use the new snapshot.
   void updateSnapshot(SnapshotPtr snapshot);
@@ -92,6 +96,8 @@ class Worker final : public ConnectionHost, public PipelineContext {
   SnapshotPtr pending_snapshot_;  // handed to the thread at start
   WorkerViewPtr view_;
   CacheRuntime cache_;
+  SharedTierState* shared_state_ = nullptr;
+  std::unique_ptr<SharedTier> shared_;  // destroyed after the connections (pipelines use it)
   BackgroundJobs jobs_;  // stale-while-revalidate refreshes in flight
   std::set<Http1Connection*> connections_;
   bool draining_ = false;

@@ -4,6 +4,7 @@
 
 #include "cache/cache_key.h"
 #include "cache/validation.h"
+#include "proxy/pipeline/shared_tier.h"
 
 namespace portico::proxy {
 namespace {
@@ -157,6 +158,7 @@ void BackgroundRefresh::onOriginHead(core::ResponseHead head) {
                                     request_time_, now, store, p_.store_key);
     if (fresh) {
       p_.token.complete(fresh);
+      shareStoredObject(p_.runtime->shared, store, p_.primary_key, p_.store_key, fresh);
     } else {
       p_.token.fail();
     }
@@ -187,7 +189,9 @@ bool BackgroundRefresh::onOriginBody(std::string_view chunk) {
 void BackgroundRefresh::onOriginDone(origin::FetchError error) {
   if (finished_) return;
   if (error == origin::FetchError::None && fill_.collecting()) {
-    p_.token.complete(fill_.commit(*p_.store));
+    cache::CachedObjectPtr object = fill_.commit(*p_.store);
+    p_.token.complete(object);
+    shareStoredObject(p_.runtime->shared, *p_.store, p_.primary_key, fill_.storeKey(), object);
   } else {
     p_.token.fail();
   }

@@ -50,6 +50,7 @@ class CacheFill {
   bool tooLarge() const { return too_large_; }
   // Builds and inserts the object; returns it (also when the store refused it).
   cache::CachedObjectPtr commit(cache::Store& store);
+  const std::string& storeKey() const { return store_key_; }  // where commit() stores it
   void abandon() { collecting_ = false; body_.clear(); }
 
  private:

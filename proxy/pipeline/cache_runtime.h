@@ -45,12 +45,15 @@ class BackgroundJobs {
   std::map<BackgroundJob*, std::unique_ptr<BackgroundJob>> jobs_;
 };
 
+class SharedTier;
+
 struct CacheRuntime {
   cache::Store* store = nullptr;
   cache::Coalescer* coalescer = nullptr;
   core::LoopPoster* poster = nullptr;  // this worker's
   BackgroundJobs* jobs = nullptr;      // this worker's
   std::uint64_t max_object = 0;        // bodies above it stream through uncached
+  SharedTier* shared = nullptr;       // this worker's handle on L2 (shared_tier.h), or null
 };
 
 bool isVaryMarker(const cache::CachedObject& object);

@@ -68,6 +68,7 @@ RequestPipeline::~RequestPipeline() {
   *alive_ = false;
   fetch_.reset();  // cancels; no sink call after this
   waiter_ = cache::WaiterHandle();  // no flight callback after this
+  releaseSharedLock(false);         // the fetch was abandoned: other edges may try
   // An unfinished leader_ token is destroyed with us: Dangling, a follower takes over.
   finish();
 }
@@ -77,6 +78,7 @@ std::string_view RequestPipeline::toString(Phase p) {
     case Phase::Route: return "Route";
     case Phase::Lookup: return "Lookup";
     case Phase::AwaitLeader: return "AwaitLeader";
+    case Phase::Shared: return "Shared";
     case Phase::Fetch: return "Fetch";
     case Phase::Fill: return "Fill";
     case Phase::ErrorPage: return "ErrorPage";
@@ -705,6 +707,11 @@ void RequestPipeline::joinFlight() {
   switch (joined.role) {
     case cache::Role::Leader:
       leader_ = std::move(joined.leader);
+      if (cache_->shared != nullptr && cache_->shared->usable()) {
+        transition(Phase::Lookup, Phase::Shared);
+        sharedLookup();
+        return;
+      }
       fetchForCache();
       return;
     case cache::Role::Pass:
@@ -760,6 +767,8 @@ void RequestPipeline::onFlightResult(cache::WaitResult result) {
 void RequestPipeline::fetchForCache() {
   if (phase_ == Phase::Lookup) {
     transition(Phase::Lookup, Phase::Fetch);
+  } else if (phase_ == Phase::Shared) {
+    transition(Phase::Shared, Phase::Fetch);
   } else {
     transition(Phase::AwaitLeader, Phase::Fetch);
   }
@@ -786,6 +795,86 @@ void RequestPipeline::fetchForCache() {
   fetch_ = origin_->fetch(std::move(o), *this);
 }
 
+void RequestPipeline::sharedLookup() {
+  std::weak_ptr<bool> alive = alive_;
+  cache_->shared->lookup(primary_key_, ex_.request().headers, [this, alive](SharedTier::Found found) {
+    auto a = alive.lock();
+    if (a && *a) onSharedFound(std::move(found));
+  });
+}
+
+void RequestPipeline::onSharedFound(SharedTier::Found found) {
+  if (found.object) {
+    const cache::EntryUsability usability = cache::entryUsability(wallNow(), found.object->meta).usability;
+    if (usability == cache::EntryUsability::Fresh) {
+      // Into L1 as CacheFill::commit would store it (an L1 marker for the same names stays).
+      if (found.marker) {
+        cache::CachedObjectPtr existing = store_->lookup(primary_key_);
+        if (!existing || !isVaryMarker(*existing) || existing->meta.vary != found.marker->meta.vary) {
+          store_->insert(primary_key_, found.marker);
+        }
+      }
+      store_->insert(found.store_key, found.object);
+      if (leader_) leader_.complete(found.object);
+      countCache("l2_hit");
+      serveStored(found.object, cache::CacheStatus::Hit);
+      return;
+    }
+    // A stale copy of the very entry we lead: revalidate it rather than fetch it whole.
+    if (!stale_ && found.store_key == flight_key_ &&
+        usability != cache::EntryUsability::StaleWhileRevalidate) {
+      stale_ = found.object;
+    }
+  }
+  std::weak_ptr<bool> alive = alive_;
+  cache_->shared->lock(primary_key_, [this, alive](SharedTier::Lock lock) {
+    auto a = alive.lock();
+    if (a && *a) onSharedLock(lock);
+  });
+}
+
+void RequestPipeline::onSharedLock(SharedTier::Lock lock) {
+  const core::MonoTime now = core::SystemClock::instance().monoNow();
+  switch (lock) {
+    case SharedTier::Lock::Acquired:
+      shared_lock_held_ = true;
+      break;
+    case SharedTier::Lock::Busy:
+      // Another edge is fetching it: look again shortly, for a bounded time.
+      if (shared_wait_until_ == core::MonoTime{}) {
+        shared_wait_until_ = now + std::chrono::milliseconds(kLockWaitMs);
+        countCache("l2_lock_wait");
+      }
+      if (now < shared_wait_until_) {
+        if (!wait_timer_) wait_timer_ = std::make_unique<core::Timer>(ctx_.loop());
+        wait_timer_->start(kLockPollMs, [this] { sharedLookup(); });
+        return;
+      }
+      countCache("l2_lock_timeout");
+      break;
+    case SharedTier::Lock::Pass:
+    case SharedTier::Lock::Unavailable:
+      break;
+  }
+  fetchForCache();
+}
+
+void RequestPipeline::shareStored(const cache::CachedObjectPtr& object, const std::string& store_key) {
+  if (cache_ == nullptr || primary_key_.empty()) return;
+  shareStoredObject(cache_->shared, *store_, primary_key_, store_key, object);
+  releaseSharedLock(false);
+}
+
+void RequestPipeline::releaseSharedLock(bool pass) {
+  if (!shared_lock_held_) return;
+  shared_lock_held_ = false;
+  if (pass) {
+    cache_->shared->pass(primary_key_, static_cast<std::uint64_t>(kHitForMiss.count()));
+  } else {
+    cache_->shared->unlock(primary_key_);
+  }
+}
+
 void RequestPipeline::fetchUncached() {
   if (phase_ == Phase::Lookup) {
     transition(Phase::Lookup, Phase::Fetch);
@@ -793,6 +882,7 @@ void RequestPipeline::fetchUncached() {
     transition(Phase::AwaitLeader, Phase::Fetch);
   }
   refetched_uncached_ = true;
+  releaseSharedLock(false);
   primary_key_.clear();  // from here on the cache is out of this request
   fetch_.reset();
   ignore_origin_ = false;
@@ -825,12 +915,14 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
                                     staleDefaults(), request_time_, now, *store_,
                                     flight_key_);
     if (leader_) leader_.complete(fresh ? fresh : stale_);
+    if (fresh) shareStored(fresh, flight_key_);
     countCache("refresh_hit");
     serveStored(fresh ? fresh : stale_, cache::CacheStatus::RefreshHit);
     return false;
   }
   if (stale_ && head.status >= 500 && cache::staleIfErrorAllows(now, stale_->meta)) {
     ignore_origin_ = true;
+    releaseSharedLock(false);
     if (leader_) leader_.complete(stale_);  // followers get the stale copy too
     countCache("stale_if_error");
     serveStored(stale_, cache::CacheStatus::Hit);
@@ -841,6 +933,7 @@ bool RequestPipeline::cacheOriginHead(core::ResponseHead& head) {
                                    request_time_, now, primary_key_, cache_->max_object);
   countCache("miss");
   if (!storing) {
+    releaseSharedLock(head.status < 500);
     if (leader_) {
       if (head.status >= 500) {
         leader_.fail();
@@ -878,24 +971,29 @@ bool RequestPipeline::finishFlight(origin::FetchError error) {
       if (ok && fill_.collecting()) {
         auto object = fill_.commit(*store_);
         if (leader_) leader_.complete(object);
+        shareStored(object, fill_.storeKey());
       } else {
         fill_.abandon();
         if (leader_) leader_.fail();
       }
+      releaseSharedLock(false);
       return false;  // the caller ends the streamed response
     case Phase::Fill:
       if (ok) {
         auto object = fill_.commit(*store_);
         if (leader_) leader_.complete(object);
+        shareStored(object, fill_.storeKey());
         serveStored(object, cache::CacheStatus::Miss);
         return true;
       }
+      releaseSharedLock(false);
       fill_.abandon();
       if (leader_) leader_.fail();
       phase_ = Phase::Route;
       respondOriginError(error);
       return true;
     case Phase::Fetch:  // no head came
+      releaseSharedLock(false);
       if (stale_ && cache::staleIfErrorAllows(wallNow(), stale_->meta)) {
         if (leader_) leader_.complete(stale_);
         countCache("stale_if_error");
@@ -905,6 +1003,7 @@ bool RequestPipeline::finishFlight(origin::FetchError error) {
       if (leader_) leader_.fail();
       return false;  // the caller maps the error to a status
     default:
+      releaseSharedLock(false);
       if (leader_) leader_.fail();
       return false;
   }
@@ -1053,9 +1152,9 @@ void RequestPipeline::invalidateAfterUnsafe(const core::ResponseHead& head) {
     target.path = t.path;
     target.query = t.query;
     // Dropping the primary key drops the object, or the Vary marker and so every variant.
-    if (runtime->store->remove(cache::sitePrimaryKey(*m.site, *m.behavior, target))) {
-      countCache("invalidated");
-    }
+    const std::string key = cache::sitePrimaryKey(*m.site, *m.behavior, target);
+    if (runtime->store->remove(key)) countCache("invalidated");
+    if (runtime->shared != nullptr) runtime->shared->remove(key);
   }
 }
 

@@ -5,6 +5,8 @@
 //   Route ──> Respond                      (mock route, routing error, bad path, 405)
 //     ├────> Lookup ──> Respond            (fresh hit, or stale-while-revalidate: serve stored)
 //     │        ├──────> AwaitLeader        (another request is fetching this key: follow it)
+//     │        ├──────> Shared ──> Respond (we lead the key and the shared tier has it)
+//     │        │          └──────> Fetch   (L2 miss: after the cross-edge lock, shared_tier.h)
 //     │        │           ├──> Respond    (the leader stored an object)
 //     │        │           └──> Fetch      (promoted, released, timed out: fetch ourselves)
 //     │        └──────> Fetch              (miss, or stale: revalidate; we may lead the key)
@@ -39,6 +41,7 @@
 #include "proxy/pipeline/cache_fill.h"
 #include "proxy/pipeline/edge_compression.h"
 #include "proxy/pipeline/pipeline_context.h"
+#include "proxy/pipeline/shared_tier.h"
 
 namespace portico::proxy {
 
@@ -56,7 +59,7 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void onWritable() override;
 
  private:
-  enum class Phase { Route, Lookup, AwaitLeader, Fetch, Fill, ErrorPage, Compress, Respond, Done };
+  enum class Phase { Route, Lookup, AwaitLeader, Shared, Fetch, Fill, ErrorPage, Compress, Respond, Done };
   static std::string_view toString(Phase p);
   void transition(Phase from, Phase to);
 
@@ -90,6 +93,14 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void joinFlight();
   void onFlightResult(cache::WaitResult result);
   void fetchForCache();
+  // The shared tier (L2), for the leader of a key L1 cannot answer.
+  void sharedLookup();
+  void onSharedFound(SharedTier::Found found);
+  void onSharedLock(SharedTier::Lock lock);
+  // Writes a stored object to L2 and releases the cross-edge lock.
+  void shareStored(const cache::CachedObjectPtr& object, const std::string& store_key);
+  // Releases the cross-edge lock (`pass`: the answer was not storable: others fetch at once).
+  void releaseSharedLock(bool pass);
   // The client's own request (its Range, conditions and method) to the origin, outside the
   // cache: for keys known not to be stored (hit-for-miss, or larger than cache.max_object),
   // where fetching the whole object to answer a range or a HEAD would be waste.
@@ -161,6 +172,8 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   std::uint64_t serve_offset_ = 0;
   std::uint64_t serve_end_ = 0;
   cache::LeaderToken leader_;
+  bool shared_lock_held_ = false;        // we hold the cross-edge fill lock of primary_key_
+  core::MonoTime shared_wait_until_{};   // while the lock is busy: poll L2 until then
   cache::WaiterHandle waiter_;
   std::unique_ptr<core::Timer> wait_timer_;
   CacheFill fill_;
