@@ -5,6 +5,7 @@
 #include <random>
 
 #include "cache/object_codec.h"
+#include "cache/redis_cluster.h"
 #include "cache/policy.h"
 #include "proxy/pipeline/cache_fill.h"
 #include "proxy/pipeline/cache_runtime.h"
@@ -104,6 +105,7 @@ SharedTierState::SharedTierState(cache::RedisOptions options, bool cluster, std:
 }
 
 std::unique_ptr<cache::RedisExecutor> SharedTierState::connect(uv_loop_t* loop) const {
+  if (cluster_) return std::make_unique<cache::RedisCluster>(loop, options_);
   return std::make_unique<cache::RedisClient>(loop, options_);
 }
 
