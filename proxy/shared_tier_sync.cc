@@ -70,6 +70,10 @@ void SharedTierSync::poll() {
 
 void SharedTierSync::publish(const PurgeNews& news) {
   const std::string scope = scopeOf(news);
+  // Until Redis names the new generation, this edge uses one of its own that no key has yet:
+  // a request right after the purge must not find the purged object in L2 and put it back in
+  // L1 (writes meanwhile go to keys nobody reads: harmless).
+  state_.setGeneration(scope, "purging-" + state_.nodeId() + "-" + std::to_string(++purges_));
   std::weak_ptr<bool> alive = alive_;
   redis_->command({"INCR", generationKey(scope)}, [this, alive, news, scope](cache::RedisReply r) {
     if (alive.expired()) return;

@@ -59,6 +59,7 @@ class SharedTierSync {
   core::Timer timer_;
   std::vector<std::string> scopes_;
   bool polling_ = false;
+  std::uint64_t purges_ = 0;
   Counters counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
