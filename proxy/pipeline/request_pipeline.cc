@@ -861,8 +861,9 @@ void RequestPipeline::onSharedLock(SharedTier::Lock lock) {
 
 void RequestPipeline::shareStored(const cache::CachedObjectPtr& object, const std::string& store_key) {
   if (cache_ == nullptr || primary_key_.empty()) return;
-  shareStoredObject(cache_->shared, *store_, primary_key_, store_key, object);
-  releaseSharedLock(false);
+  // Not written (e.g. above redis_max_object): other edges fetch it themselves, without waiting.
+  const bool written = shareStoredObject(cache_->shared, *store_, primary_key_, store_key, object);
+  releaseSharedLock(!written);
 }
 
 void RequestPipeline::releaseSharedLock(bool pass) {

@@ -232,19 +232,19 @@ void SharedTier::pass(const std::string& primary_key, std::uint64_t ttl_ms) {
                   [this](cache::RedisReply r) { count(r); });
 }
 
-void SharedTier::write(const std::string& primary_key, const std::string& store_key,
+bool SharedTier::write(const std::string& primary_key, const std::string& store_key,
                        const cache::CachedObject& object, const cache::CachedObject* marker,
                        core::WallTime now) {
   if (!usable()) {
     state_.counters.skipped.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   if (object.bodySize() > state_.maxObject()) {
     state_.counters.too_large.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   const std::uint64_t ttl = sharedTtlMs(object.meta, now);
-  if (ttl == 0) return;
+  if (ttl == 0) return false;
   auto done = [this](cache::RedisReply r) { count(r); };
   if (marker != nullptr) {
     // The first marker stays (a newer one would hide the variants written before it, like
@@ -256,17 +256,18 @@ void SharedTier::write(const std::string& primary_key, const std::string& store_
   redis_->command({"SET", state_.redisKey(store_key), cache::encodeObject(object), "PX", std::to_string(ttl)},
                   done);
   state_.counters.writes.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
-void shareStoredObject(SharedTier* shared, cache::Store& store, const std::string& primary_key,
+bool shareStoredObject(SharedTier* shared, cache::Store& store, const std::string& primary_key,
                        const std::string& store_key, const cache::CachedObjectPtr& object) {
-  if (shared == nullptr || !object) return;
+  if (shared == nullptr || !object) return false;
   cache::CachedObjectPtr marker;
   if (!object->meta.vary.empty()) {
     marker = store.lookup(primary_key);
     if (!marker || !isVaryMarker(*marker)) marker = makeVaryMarker(object->meta.vary, object->meta.request_time);
   }
-  shared->write(primary_key, store_key, *object, marker.get(), core::SystemClock::instance().wallNow());
+  return shared->write(primary_key, store_key, *object, marker.get(), core::SystemClock::instance().wallNow());
 }
 
 }  // namespace portico::proxy

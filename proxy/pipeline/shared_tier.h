@@ -142,8 +142,9 @@ class SharedTier {
   void pass(const std::string& primary_key, std::uint64_t ttl_ms);
 
   // Writes `object` (and the Vary marker it was stored behind, if any) with its remaining
-  // lifetime as TTL. Fire-and-forget.
-  void write(const std::string& primary_key, const std::string& store_key,
+  // lifetime as TTL. Fire-and-forget; false when it was not sent (tier unusable, object above
+  // redis_max_object, or no lifetime left).
+  bool write(const std::string& primary_key, const std::string& store_key,
              const cache::CachedObject& object, const cache::CachedObject* marker, core::WallTime now);
 
  private:
@@ -156,8 +157,8 @@ class SharedTier {
 };
 
 // Writes `object`, just stored in L1 `store` under `store_key`, to L2 through `shared` (no-op
-// when null), with the Vary marker L1 holds for `primary_key`.
-void shareStoredObject(SharedTier* shared, cache::Store& store, const std::string& primary_key,
+// when null), with the Vary marker L1 holds for `primary_key`. Returns SharedTier::write's answer.
+bool shareStoredObject(SharedTier* shared, cache::Store& store, const std::string& primary_key,
                        const std::string& store_key, const cache::CachedObjectPtr& object);
 
 }  // namespace portico::proxy
