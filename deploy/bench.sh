@@ -29,6 +29,11 @@
 # api_miss is the p50 latency of one connection (wrk -t1 -c1) calling the host directly vs
 # through a Portico stage without a cache (target: a miss adds < 100 us).
 #
+# Shared-tier scenarios (l2_hit_1k, l2_hit_16k, l1_hit_1k, l1_hit_16k, redis_get_1k,
+# redis_get_16k; deploy/bench/scenarios_shared.sh): Portico's hits from Redis (a memory tier too
+# small for the working set) vs from memory, and redis-benchmark GET on the same redis-server
+# (needs redis-server and redis-tools).
+#
 # Scenarios are functions named scenario_<name>; add one (cache hits of several sizes,
 # Varnish as a third column) by writing a function that calls `compare` and listing it in
 # ALL_SCENARIOS. Needs only Debian packages: nginx(-light), varnish, wrk, curl, openssl, python3
@@ -42,7 +47,8 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=64
 ALL_SCENARIOS=(passthrough tls_keepalive tls_handshake hit_1k hit_16k hit_256k cache_memory
-               static_16k static_1m static_gzip_64k api_hit api_miss)
+               static_16k static_1m static_gzip_64k api_hit api_miss
+               l2_hit_1k l2_hit_16k l1_hit_1k l1_hit_16k redis_get_1k redis_get_16k)
 SCENARIOS=()
 
 usage() {
@@ -296,6 +302,10 @@ source "$ROOT/deploy/bench/scenarios_static.sh"
 # shellcheck source=deploy/bench/scenarios_api.sh
 source "$ROOT/deploy/bench/scenarios_api.sh"
 
+# Shared-tier scenarios (L2 hits from Redis vs L1 hits, redis-benchmark GET for reference).
+# shellcheck source=deploy/bench/scenarios_shared.sh
+source "$ROOT/deploy/bench/scenarios_shared.sh"
+
 # ---- main ---------------------------------------------------------------------------------
 
 echo "bench: $("$PORTICO" --version) vs $(nginx -v 2>&1 | sed 's/^nginx version: //'); wrk -t1 -c$CONNECTIONS" \
@@ -316,3 +326,4 @@ fi
 print_cache_tables
 print_static_tables
 print_api_tables
+print_shared_tables

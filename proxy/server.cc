@@ -295,6 +295,7 @@ std::string Server::sharedTierMetrics() const {
   metric("portico_l2_timeouts_total", "counter", "Redis commands without a reply in time.", load(c.timeouts));
   metric("portico_l2_writes_total", "counter", "Objects written to the shared tier.", load(c.writes));
   metric("portico_l2_too_large_total", "counter", "Objects kept in L1 only (above cache.redis_max_object).", load(c.too_large));
+  metric("portico_l2_skipped_lookups_total", "counter", "L1 misses that did not consult the shared tier: it was unusable (this worker's connection down, or Redis unreachable).", load(c.skipped_lookups));
   metric("portico_l2_skipped_writes_total", "counter", "Writes skipped while the shared tier was unusable.", load(c.skipped));
   metric("portico_l2_ready", "gauge", "1 while the shared tier is in use.", shared_state_->ready() ? 1 : 0);
   std::uint64_t reconnects = shared_state_->reconnects.load(std::memory_order_relaxed);

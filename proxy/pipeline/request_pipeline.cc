@@ -707,10 +707,13 @@ void RequestPipeline::joinFlight() {
   switch (joined.role) {
     case cache::Role::Leader:
       leader_ = std::move(joined.leader);
-      if (cache_->shared != nullptr && cache_->shared->usable()) {
-        transition(Phase::Lookup, Phase::Shared);
-        sharedLookup();
-        return;
+      if (cache_->shared != nullptr) {
+        if (cache_->shared->usable()) {
+          transition(Phase::Lookup, Phase::Shared);
+          sharedLookup();
+          return;
+        }
+        cache_->shared->countSkippedLookup();
       }
       fetchForCache();
       return;
@@ -806,7 +809,8 @@ void RequestPipeline::sharedLookup() {
 void RequestPipeline::onSharedFound(SharedTier::Found found) {
   if (found.object) {
     const cache::EntryUsability usability = cache::entryUsability(wallNow(), found.object->meta).usability;
-    if (usability == cache::EntryUsability::Fresh) {
+    if (usability == cache::EntryUsability::Fresh ||
+        usability == cache::EntryUsability::StaleWhileRevalidate) {
       // Into L1 as CacheFill::commit would store it (an L1 marker for the same names stays).
       if (found.marker) {
         cache::CachedObjectPtr existing = store_->lookup(primary_key_);
@@ -816,15 +820,19 @@ void RequestPipeline::onSharedFound(SharedTier::Found found) {
       }
       store_->insert(found.store_key, found.object);
       if (leader_) leader_.complete(found.object);
-      countCache("l2_hit");
+      if (usability == cache::EntryUsability::Fresh) {
+        countCache("l2_hit");
+      } else {
+        // Served stale at once, refreshed in the background, as from L1 (RFC 5861).
+        countCache("l2_stale_while_revalidate");
+        flight_key_ = found.store_key;
+        startBackgroundRefresh(found.object);
+      }
       serveStored(found.object, cache::CacheStatus::Hit);
       return;
     }
     // A stale copy of the very entry we lead: revalidate it rather than fetch it whole.
-    if (!stale_ && found.store_key == flight_key_ &&
-        usability != cache::EntryUsability::StaleWhileRevalidate) {
-      stale_ = found.object;
-    }
+    if (!stale_ && found.store_key == flight_key_) stale_ = found.object;
   }
   std::weak_ptr<bool> alive = alive_;
   cache_->shared->lock(primary_key_, [this, alive](SharedTier::Lock lock) {

@@ -95,7 +95,7 @@ class SharedTierState {
 
   struct Counters {
     std::atomic<std::uint64_t> hits{0}, misses{0}, errors{0}, timeouts{0}, writes{0},
-        too_large{0}, lock_waits{0}, lock_wait_timeouts{0}, skipped{0};
+        too_large{0}, skipped{0}, skipped_lookups{0};
   };
   Counters counters;
   std::atomic<std::uint64_t> reconnects{0};  // summed over the workers' connections when they end
@@ -118,6 +118,8 @@ class SharedTier {
 
   // Whether a request should consult the tier now (ready, and this worker's connection up).
   bool usable() const;
+  // A lookup that did not consult the tier because it was not usable (metrics).
+  void countSkippedLookup() { state_.counters.skipped_lookups.fetch_add(1, std::memory_order_relaxed); }
 
   struct Found {
     cache::CachedObjectPtr object;  // null: miss (or any failure)
