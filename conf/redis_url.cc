@@ -6,6 +6,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "conf/route_table.h"
+
 namespace portico::conf {
 
 namespace {
@@ -15,29 +17,6 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percentDecode(std::string_view in) {
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    const int hi = hexDigit(in[i + 1]), lo = hexDigit(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
 }
 
 template <typename Int>
@@ -78,9 +57,9 @@ std::optional<RedisUrl> parseRedisUrl(std::string_view url, std::string& error) 
     if (!user.empty() && user != "default") {
       return fail("ACL user names are not supported (AUTH <password> only)");
     }
-    auto password = percentDecode(userinfo.substr(colon + 1));
-    if (!password) return fail("bad percent-encoding in the password");
-    o.password = std::move(*password);
+    if (!percentDecode(userinfo.substr(colon + 1), o.password)) {
+      return fail("bad percent-encoding in the password");
+    }
   }
 
   std::string_view host, port;
