@@ -105,6 +105,21 @@ TokenBucket::Decision TokenBucket::takeQuota() {
   }
 }
 
+void TokenBucket::giveBack() {
+  switch (mode_) {
+    case Mode::Rate:
+      // Moving the TAT back one interval is the inverse of a take; fetch_sub is atomic with
+      // concurrent takes (they read the TAT afresh in their CAS loop).
+      state_.fetch_sub(interval_ns_, std::memory_order_relaxed);
+      return;
+    case Mode::Quota:
+      state_.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    case Mode::Never:
+      return;
+  }
+}
+
 TokenBucketPtr TokenBuckets::get(const std::string& key, double rate, double burst) {
   rate = TokenBucket::sanitize(rate);
   burst = TokenBucket::sanitize(burst);

@@ -55,6 +55,9 @@ class TokenBucket {
 
   // Takes one token at `now_ns` if there is one. Never blocks.
   Decision take(std::int64_t now_ns);
+  // Returns a token take() gave (the request was refused by another bucket after all). Only
+  // after an allowed take(): the TAT never moves below where that take found it.
+  void giveBack();
 
   // The settings as constructed (NaN and negative values read as 0).
   double rate() const { return rate_; }

@@ -230,10 +230,15 @@ void RequestPipeline::routeApi() {
       rb != tables.route_buckets.end()) {
     route_bucket = rb->second;
   }
+  TokenBucket* taken = nullptr;  // the route's bucket, once it gave a token
   for (TokenBucket* bucket : {route_bucket.get(), runtime ? runtime->bucket.get() : nullptr}) {
     if (bucket == nullptr) continue;
     TokenBucket::Decision d = bucket->take(now_ns);
-    if (!d.allowed) {
+    if (d.allowed) {
+      taken = bucket;
+    } else {
+      // Refused by the stage: the request is not served, so it costs the route nothing.
+      if (taken != nullptr) taken->giveBack();
       ctx_.metrics().counter("portico_api_throttled_total", apiLabels())->add();
       core::HeaderMap extra;
       extra.add("Retry-After", std::to_string(d.retry_after_s));

@@ -545,6 +545,10 @@ hosts = ["thr.test"]
   name = "wide"
   throttle = { rate = 50, burst = 50 }
 
+  [[apis.stages]]
+  name = "narrow"
+  throttle = { rate = 2, burst = 1 }
+
   [[apis.routes]]
   method = "GET"
   path = "/a"
@@ -560,6 +564,12 @@ hosts = ["thr.test"]
   path = "/strict"
   origin = "counter_fn"
   throttle = { rate = 1, burst = 2 }
+
+  [[apis.routes]]
+  method = "GET"
+  path = "/scarce"
+  origin = "counter_fn"
+  throttle = { rate = 0.01, burst = 3 }
 """
     HOST = "thr.test"
 
@@ -587,6 +597,19 @@ hosts = ["thr.test"]
         # workers = 2 and 16 connections: per-worker buckets would let up to 8 through.
         statuses, _, elapsed = burst(self.port, self.HOST, "/shared/a", 16)
         self.assert_bucket(statuses, elapsed, 1, 4)
+
+    def test_stage_refusal_costs_the_route_nothing(self):
+        # Route bucket: 3 tokens that do not come back during the test; stage: 1 token per 0.5 s.
+        # Requests the stage refuses must leave the route's tokens alone, so exactly 3 requests
+        # get through in all (a route charged for refused requests would let 1 through).
+        statuses = [self.call(self.HOST, "/narrow/scarce").status for _ in range(3)]
+        self.assertEqual(statuses[0], 200, statuses)
+        self.assertIn(429, statuses, "control: the stage bucket never refused")
+        for _ in range(3):
+            time.sleep(0.6)  # the stage has a token again
+            statuses.append(self.call(self.HOST, "/narrow/scarce").status)
+        self.assertEqual(statuses.count(200), 3, statuses)
+        self.assertEqual(statuses[-1], 429, statuses)
 
     def test_route_throttle_applies_to_its_route_only(self):
         statuses, _, elapsed = burst(self.port, self.HOST, "/wide/strict", 8)

@@ -32,6 +32,29 @@ TEST(TokenBucket, StartsFullThenRefuses) {
   EXPECT_FALSE(b.take(kT0).allowed);  // a refusal costs nothing, but gives nothing either
 }
 
+TEST(TokenBucket, GiveBackReturnsExactlyOneToken) {
+  TokenBucket b(1.0, 2.0);
+  EXPECT_TRUE(b.take(kT0).allowed);
+  EXPECT_TRUE(b.take(kT0).allowed);
+  EXPECT_FALSE(b.take(kT0).allowed);
+  b.giveBack();  // the second request was refused elsewhere
+  EXPECT_TRUE(b.take(kT0).allowed);
+  EXPECT_FALSE(b.take(kT0).allowed);
+  // A full bucket stays full: giving back the token of a take never adds one beyond the burst.
+  TokenBucket full(1.0, 2.0);
+  EXPECT_TRUE(full.take(kT0).allowed);
+  full.giveBack();
+  EXPECT_TRUE(full.take(kT0).allowed);
+  EXPECT_TRUE(full.take(kT0).allowed);
+  EXPECT_FALSE(full.take(kT0).allowed);
+  // Quota mode (rate 0) too.
+  TokenBucket quota(0.0, 1.0);
+  EXPECT_TRUE(quota.take(kT0).allowed);
+  quota.giveBack();
+  EXPECT_TRUE(quota.take(kT0).allowed);
+  EXPECT_FALSE(quota.take(kT0).allowed);
+}
+
 TEST(TokenBucket, AllowedDecisionHasNoRetryAfter) {
   TokenBucket b(1, 1);
   TokenBucket::Decision d = b.take(kT0);
