@@ -882,6 +882,9 @@ void RequestPipeline::shareStored(const cache::CachedObjectPtr& object, const st
 void RequestPipeline::releaseSharedLock(bool pass) {
   if (!shared_lock_held_) return;
   shared_lock_held_ = false;
+  // The worker drops its tier after closing its connections; a pipeline destroyed later
+  // leaves the lock to expire on its own.
+  if (cache_->shared == nullptr) return;
   if (pass) {
     cache_->shared->pass(primary_key_, static_cast<std::uint64_t>(kHitForMiss.count()));
   } else {
