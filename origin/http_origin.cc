@@ -225,9 +225,17 @@ bool HttpTransfer::configure() {
 
   const std::string& m = spec_.method;
   const bool head = m == "HEAD";
-  const bool body_mode = !head && (spec_.has_body || m == "POST" || m == "PUT" || m == "PATCH");
+  const bool body_mode =
+      !head && (spec_.has_body || spec_.body || m == "POST" || m == "PUT" || m == "PATCH");
   if (head) {
     set(CURLOPT_NOBODY, 1L);
+  } else if (spec_.body) {
+    // The whole body now: libcurl sends it in the same write as the head when it fits. The
+    // spec (and so the string) lives as long as the transfer.
+    set(CURLOPT_POST, 1L);
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(spec_.body->size()));
+    set(CURLOPT_POSTFIELDS, spec_.body->data());
+    if (m != "POST") set(CURLOPT_CUSTOMREQUEST, m.c_str());
   } else if (body_mode) {
     // CURLOPT_POST + a read callback streams the body; CUSTOMREQUEST only renames the method.
     set(CURLOPT_POST, 1L);

@@ -14,6 +14,7 @@
 //   malformed or truncated HTTP, empty reply, reset    -> BadResponse
 //   bad URL, out of memory, libcurl refusing the setup -> Internal
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,9 @@ struct HttpFetchSpec {
   core::HeaderMap headers;
   bool has_body = false;               // a body follows through Fetch::sendBody()/endBody()
   std::uint64_t body_length_hint = 0;  // exact length if known (Content-Length), 0: chunked
+  // Or the whole body, known at the start (has_body false): sent with the head
+  // (CURLOPT_POSTFIELDS), so a small request leaves in one write instead of two.
+  std::optional<std::string> body;
   // How long the upstream may keep us waiting: until the response head is complete, and then
   // between body bytes. The clock runs only while we wait on the upstream: it is reset by
   // request-body bytes it takes, and stopped while the request body waits for the client or

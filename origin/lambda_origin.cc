@@ -165,15 +165,12 @@ class LambdaFetch final : public Fetch, public ResponseSink {
     spec.method = "POST";
     spec.headers.add("Content-Type", "application/json");
     spec.headers.add("X-Amz-Invocation-Type", "RequestResponse");
-    spec.has_body = true;
-    spec.body_length_hint = event.size();
+    spec.body = std::move(event);
     // API Gateway's integration timeout covers the whole invocation.
     spec.timeout_ms = timeout_ms_;
     spec.total_timeout_ms = timeout_ms_;
     spec.connect_timeout_ms = timeout_ms_;
     inner_ = startHttpFetch(multi_, std::move(spec), *this);
-    inner_->sendBody(event);
-    inner_->endBody();
   }
 
   // Hands head, body pieces and done to the sink, stopping while the sink is paused.
