@@ -130,12 +130,14 @@ CurlMulti::~CurlMulti() {
   // Closes the pooled connections; libcurl may still report CURL_POLL_REMOVE for them here.
   curl_multi_cleanup(m);
   multi_ = nullptr;
-  for (auto& [fd, w] : watchers_) {
-    uv_poll_stop(&w->poll);
-    w->owner = nullptr;
-    core::closeAndDelete(w);
+  for (auto* set : {&watchers_, &parked_}) {
+    for (auto& [fd, w] : *set) {
+      uv_poll_stop(&w->poll);
+      w->owner = nullptr;
+      core::closeAndDelete(w);
+    }
+    set->clear();
   }
-  watchers_.clear();
   uv_timer_stop(timer_);
   core::closeAndDelete(timer_);
   uv_idle_stop(idle_);
@@ -206,11 +208,21 @@ void CurlMulti::watchSocket(int fd, int what, void* /*socketp*/) {
   auto it = watchers_.find(fd);
   if (what == CURL_POLL_REMOVE) {
     if (it == watchers_.end()) return;
-    // libuv: the fd must not be watched once libcurl closes it; stop and close at once.
-    uv_poll_stop(&it->second->poll);
-    it->second->owner = nullptr;
-    core::closeAndDelete(it->second);
+    // libuv: once stopped, the fd may be closed at once (libuv's uv_poll docs). libcurl says
+    // REMOVE at the end of every transfer, also when the connection goes back to its cache and
+    // the next transfer watches the same fd again: the stopped handle is parked by fd number
+    // and reused, instead of closed and re-initialised (uv_poll_init_socket costs an ioctl and
+    // two epoll_ctl per transfer). A handle stores only the number, so reusing it for a new
+    // socket that got the number of a closed one is the same as a fresh handle.
+    Watcher* w = it->second;
     watchers_.erase(it);
+    uv_poll_stop(&w->poll);
+    if (parked_.size() >= kMaxParkedWatchers) {
+      w->owner = nullptr;
+      core::closeAndDelete(w);
+    } else {
+      parked_.emplace(fd, w);
+    }
     return;
   }
   int events = 0;
@@ -219,6 +231,10 @@ void CurlMulti::watchSocket(int fd, int what, void* /*socketp*/) {
   Watcher* w = nullptr;
   if (it != watchers_.end()) {
     w = it->second;
+  } else if (auto p = parked_.find(fd); p != parked_.end()) {
+    w = p->second;
+    parked_.erase(p);
+    watchers_.emplace(fd, w);
   } else {
     w = new Watcher;
     w->fd = fd;

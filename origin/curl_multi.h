@@ -97,6 +97,10 @@ class CurlMulti {
   std::size_t activeTransfers() const { return active_; }
   // Live watched sockets (for tests: one uv_poll_t each).
   std::size_t watchedSockets() const { return watchers_.size(); }
+  // Stopped uv_poll_t handles kept for the fd numbers libcurl stopped watching (see
+  // watchSocket): at most kMaxParkedWatchers.
+  std::size_t parkedWatchers() const { return parked_.size(); }
+  static constexpr std::size_t kMaxParkedWatchers = 128;
 
   // Upper bound of idle keep-alive connections kept in the cache (CURLMOPT_MAXCONNECTS).
   static constexpr long kMaxCachedConnections = 64;
@@ -136,6 +140,7 @@ class CurlMulti {
   uv_timer_t* timer_;
   uv_idle_t* idle_;
   std::unordered_map<int, Watcher*> watchers_;
+  std::unordered_map<int, Watcher*> parked_;  // stopped, by fd number: reused, never polled
   std::unordered_set<CurlTransfer*> transfers_;
   std::deque<CurlTransfer*> pending_;  // nullptr: unscheduled after queueing
   std::vector<void*> easy_pool_;       // idle CURL* handles, already reset

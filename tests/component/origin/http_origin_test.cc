@@ -262,6 +262,44 @@ TEST_F(HttpOriginTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(reqs[2].index_on_connection, 2u);
 }
 
+TEST_F(HttpOriginTest, KeepAliveReusesTheParkedWatcher) {
+  // Between transfers libcurl stops watching the pooled connection's fd; the next transfer
+  // watches it again through the parked handle, not a new one.
+  FixtureServer s1(
+      [](const FixtureRequest& req, FixtureResponder& r) { r.reply(200, {}, req.target); });
+  auto c = client(s1.url());
+  for (int i = 0; i < 5; ++i) {
+    RecordingSink sink;
+    auto f = startFetch(c, makeRequest("GET", "/n" + std::to_string(i)), sink);
+    ASSERT_TRUE(waitDone(sink));
+    EXPECT_EQ(sink.error, FetchError::None);
+    EXPECT_EQ(sink.body, "/n" + std::to_string(i));
+    EXPECT_EQ(multi_->watchedSockets(), 0u) << i;
+    EXPECT_LE(multi_->parkedWatchers(), 1u) << i;
+  }
+  EXPECT_EQ(s1.connectionCount(), 1u);
+}
+
+TEST_F(HttpOriginTest, ParkedWatcherServesANewSocketOnTheSameFdNumber) {
+  // The upstream closes every connection (announced): libcurl closes its fd and the next
+  // connection's socket usually gets the same number, whose parked handle then watches the new
+  // socket.
+  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) {
+    r.reply(200, {{"Connection", "close"}}, req.target);
+    r.close();
+  });
+  auto c = client(s1.url());
+  for (int i = 0; i < 5; ++i) {
+    RecordingSink sink;
+    auto f = startFetch(c, makeRequest("GET", "/c" + std::to_string(i)), sink);
+    ASSERT_TRUE(waitDone(sink));
+    EXPECT_EQ(sink.error, FetchError::None) << i;
+    EXPECT_EQ(sink.body, "/c" + std::to_string(i));
+    EXPECT_LE(multi_->parkedWatchers(), CurlMulti::kMaxParkedWatchers);
+  }
+  EXPECT_EQ(s1.connectionCount(), 5u);
+}
+
 TEST_F(HttpOriginTest, ConnectionRefusedIsConnectFailed) {
   test_support::RefusingPort refusing;
   auto c = client(refusing.url());
