@@ -110,6 +110,10 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   // CurlTransfer
   void onCurlDone(int result) override {
     stopDeadline();
+    if (retryOnFreshConnection(result)) {
+      retry_pending_ = true;  // onDispatch() re-adds the easy handle, outside libcurl's stack
+      return;
+    }
     done_ = true;
     error_ = bad_response_ ? FetchError::BadResponse : mapCurlResult(result);
     if (error_ == FetchError::None && !head_complete_) error_ = FetchError::BadResponse;
@@ -118,6 +122,19 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   void onMultiGone() override { deadline_.reset(); }
 
   bool configure();
+  // A pooled connection the upstream had already closed (it closed right after its last
+  // answer, without "Connection: close", and libcurl reused it before the FIN arrived): the
+  // request failed before a single byte came back. Like nginx's proxy_next_upstream, an
+  // idempotent request without a streamed body is sent once more, on a new connection.
+  bool retryOnFreshConnection(int result) const {
+    const auto code = static_cast<CURLcode>(result);
+    if (retried_ || curl_ == nullptr || status_seen_ || head_bytes_ > 0 || !rx_.empty()) return false;
+    if (code != CURLE_GOT_NOTHING && code != CURLE_SEND_ERROR && code != CURLE_RECV_ERROR) return false;
+    const std::string& m = spec_.method;
+    if (spec_.has_body || !(m == "GET" || m == "HEAD" || m == "OPTIONS")) return false;
+    long connects = -1;
+    return curl_easy_getinfo(curl_, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects == 0;
+  }
   void fail(FetchError e) {
     stopDeadline();
     done_ = true;
@@ -196,6 +213,8 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
 
   bool done_ = false;
   bool done_delivered_ = false;
+  bool retry_pending_ = false;  // see retryOnFreshConnection()
+  bool retried_ = false;
   FetchError error_ = FetchError::None;
 };
 
@@ -395,6 +414,14 @@ size_t HttpTransfer::read(char* buf, size_t cap) {
 
 void HttpTransfer::onDispatch() {
   if (done_delivered_) return;
+  if (retry_pending_) {
+    retry_pending_ = false;
+    retried_ = true;
+    curl_easy_setopt(curl_, CURLOPT_FRESH_CONNECT, 1L);
+    if (!startEasy(curl_)) return fail(FetchError::BadResponse);
+    armDeadline();
+    return;
+  }
   bool destroyed = false;
   destroyed_ = &destroyed;
   // Every sink call may destroy `this`; after each one, return at once if it did.

@@ -300,6 +300,25 @@ TEST_F(HttpOriginTest, ParkedWatcherServesANewSocketOnTheSameFdNumber) {
   EXPECT_EQ(s1.connectionCount(), 5u);
 }
 
+TEST_F(HttpOriginTest, IdempotentRequestRetriedWhenTheReusedConnectionWasClosed) {
+  // The upstream closes every connection right after its answer without saying so: libcurl
+  // may reuse a connection that is already gone. GETs are sent again on a new connection, so
+  // every one succeeds.
+  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) {
+    r.reply(200, {}, req.target);
+    r.close();
+  });
+  auto c = client(s1.url());
+  for (int i = 0; i < 8; ++i) {
+    RecordingSink sink;
+    auto f = startFetch(c, makeRequest("GET", "/r" + std::to_string(i)), sink);
+    ASSERT_TRUE(waitDone(sink));
+    EXPECT_EQ(sink.error, FetchError::None) << i;
+    EXPECT_EQ(sink.body, "/r" + std::to_string(i));
+  }
+  EXPECT_EQ(s1.requests().size(), 8u);  // each request reached the upstream exactly once
+}
+
 TEST_F(HttpOriginTest, ConnectionRefusedIsConnectFailed) {
   test_support::RefusingPort refusing;
   auto c = client(refusing.url());
