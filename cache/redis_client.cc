@@ -13,6 +13,7 @@
 #include <random>
 
 #include "conf/redis_url.h"
+#include "proxy/core/header_map.h"
 #include "proxy/core/uv_util.h"
 
 namespace portico::cache {
@@ -20,14 +21,6 @@ namespace portico::cache {
 namespace {
 
 constexpr std::uint64_t kNoDeadline = std::numeric_limits<std::uint64_t>::max();
-
-// ASCII case-insensitive equality (command names, pub/sub message kinds, URL schemes).
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool isIpLiteral(const std::string& host) {
   unsigned char buf[16];
@@ -330,7 +323,7 @@ void RedisClient::Impl::command(std::vector<std::string> argv, RedisCallback cb)
   // once: they belong to the pub/sub connection (subscribe()).
   for (const char* special : {"SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
                               "MONITOR"}) {
-    if (iequals(argv.front(), special)) {
+    if (core::iequals(argv.front(), special)) {
       return finish(std::move(cb), failure(RedisStatus::Error,
                                            argv.front() + " is not allowed: use subscribe()"));
     }
@@ -667,7 +660,7 @@ void RedisClient::Impl::Link::pushed(const redisReply* r) {
   // admit() checked the shape: an array of >= 3 elements whose first two are bulk strings, the
   // first being "message" or "subscribe".
   const std::string_view kind(r->element[0]->str, r->element[0]->len);
-  if (iequals(kind, "subscribe")) {
+  if (core::iequals(kind, "subscribe")) {
     if (unconfirmed_ > 0) --unconfirmed_;
     proven();
     armDeadline();
@@ -707,7 +700,7 @@ bool RedisClient::Impl::Link::admit(const redisReadTask* t, int type, std::strin
   }
   if (push_shape_ && t->parent->parent == nullptr && t->idx < 2) {
     if (type != REDIS_REPLY_STRING) return reject("malformed pub/sub message");
-    if (t->idx == 0 && !iequals(text, "message") && !iequals(text, "subscribe")) {
+    if (t->idx == 0 && !core::iequals(text, "message") && !core::iequals(text, "subscribe")) {
       return reject("unexpected pub/sub message kind");
     }
   }

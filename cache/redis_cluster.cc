@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "proxy/core/header_map.h"
 #include "proxy/core/uv_util.h"
 
 namespace portico::cache {
@@ -27,13 +28,6 @@ constexpr std::array<std::uint16_t, 256> makeCrcTable() {
   return table;
 }
 constexpr auto kCrcTable = makeCrcTable();
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool parseInt(std::string_view s, int& out) {
   if (s.empty() || s.size() > 9) return false;
@@ -102,10 +96,10 @@ std::optional<std::string_view> keyOf(const std::vector<std::string>& argv) {
   const std::string& name = argv.front();
   for (const char* keyless :
        {"PING", "ECHO", "PUBLISH", "INFO", "TIME", "CLUSTER", "COMMAND", "SCRIPT"}) {
-    if (iequals(name, keyless)) return std::nullopt;
+    if (core::iequals(name, keyless)) return std::nullopt;
   }
   for (const char* scripted : {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"}) {
-    if (iequals(name, scripted)) {
+    if (core::iequals(name, scripted)) {
       int numkeys = 0;
       if (argv.size() > 3 && parseInt(argv[2], numkeys) && numkeys > 0) return argv[3];
       return std::nullopt;
