@@ -37,6 +37,17 @@ bool sameListeners(const conf::ServerConfig& a, const conf::ServerConfig& b) {
          a.workers == b.workers;
 }
 
+// The "# HELP" / "# TYPE" lines of a metric family (Prometheus text format).
+void appendFamily(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+// One unlabelled sample with its family lines.
+void appendMetric(std::string& out, const char* name, const char* type, const char* help, std::uint64_t v) {
+  appendFamily(out, name, type, help);
+  out += std::string(name) + " " + std::to_string(v) + "\n";
+}
+
 int workerCount(const conf::ServerConfig& s) {
   if (s.workers > 0) return s.workers;
   unsigned n = std::thread::hardware_concurrency();
@@ -284,10 +295,7 @@ std::string Server::sharedTierMetrics() const {
   if (!shared_state_) return "";
   const SharedTierState::Counters& c = shared_state_->counters;
   std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    out += std::string(name) + " " + std::to_string(v) + "\n";
-  };
+  auto metric = [&out](auto... args) { appendMetric(out, args...); };
   auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   metric("portico_l2_hits_total", "counter", "Shared tier (Redis) lookups that found an object.", load(c.hits));
   metric("portico_l2_misses_total", "counter", "Shared tier lookups that did not (failures included).", load(c.misses));
@@ -313,10 +321,7 @@ std::string Server::cacheMetrics() const {
   cache::StoreStats st = store_->stats();
   cache::CoalescerStats co = coalescer_->stats();
   std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    out += std::string(name) + " " + std::to_string(v) + "\n";
-  };
+  auto metric = [&out](auto... args) { appendMetric(out, args...); };
   metric("portico_cache_objects", "gauge", "Objects in the memory tier (Vary markers included).", st.objects);
   metric("portico_cache_bytes", "gauge", "Bytes charged in the memory tier.", st.bytes);
   metric("portico_cache_capacity_bytes", "gauge", "The memory tier's byte budget (cache.memory).", st.capacity);
@@ -326,7 +331,7 @@ std::string Server::cacheMetrics() const {
   metric("portico_cache_removals_total", "counter", "Objects removed by purge or invalidation.", st.removals);
   const auto by_site = store_->groupStats();
   auto per_site = [&](const char* name, const char* type, const char* help, auto field) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    appendFamily(out, name, type, help);
     for (const auto& [site, g] : by_site) {
       out += std::string(name) + "{site=\"" + core::promEscape(site) + "\"} " +
              std::to_string(g.*field) + "\n";
