@@ -50,18 +50,23 @@ bool nextField(std::string_view& key, std::string& field) {
 
 }  // namespace
 
-std::string_view siteOfKey(std::string_view key) {
-  constexpr std::string_view kPrefix = "site|";
-  if (key.substr(0, kPrefix.size()) != kPrefix) return {};
-  key.remove_prefix(kPrefix.size());
+std::size_t fieldsPrefixLength(std::string_view key, int fields) {
   for (std::size_t i = 0; i < key.size(); ++i) {
     if (key[i] == '\\') {
-      ++i;
-    } else if (key[i] == '|') {
-      return key.substr(0, i);
+      ++i;  // an escaped character, never a separator
+    } else if (key[i] == '|' && --fields == 0) {
+      return i + 1;
     }
   }
-  return {};
+  return std::string_view::npos;
+}
+
+std::string_view siteOfKey(std::string_view key) {
+  constexpr std::string_view kPrefix = "site|";
+  if (!key.starts_with(kPrefix)) return {};
+  std::size_t n = fieldsPrefixLength(key, 2);
+  if (n == std::string_view::npos) return {};
+  return key.substr(kPrefix.size(), n - 1 - kPrefix.size());
 }
 
 bool splitSiteKey(std::string_view key, std::string& site, std::string& path_and_query) {

@@ -69,6 +69,10 @@ cache::CachedObjectPtr makeVaryMarker(const std::vector<std::string>& vary,
 // Returns the number of store entries removed (Vary markers included).
 std::size_t purgeSite(cache::Store& store, std::string_view site, const std::vector<std::string>& paths);
 
+// The length of `key`'s first `fields` '|'-separated fields, the last separator included
+// (escaped '|' are not separators), or npos when the key has fewer.
+std::size_t fieldsPrefixLength(std::string_view key, int fields);
+
 // The site of a site key as stored (a view into `key`, escapes kept: site names have none in
 // practice), "" for other keys. MemoryStoreOptions::group_of for per-site cache metrics.
 std::string_view siteOfKey(std::string_view key);

@@ -35,14 +35,9 @@ std::string_view scopeOfKey(std::string_view key) {
   } else {
     return {};
   }
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    if (key[i] == '\\') {
-      ++i;  // an escaped character, never a separator
-    } else if (key[i] == '|' && --fields == 0) {
-      return key.substr(0, i + 1);
-    }
-  }
-  return {};
+  std::size_t n = fieldsPrefixLength(key, fields);
+  if (n == std::string_view::npos) return {};
+  return key.substr(0, n);
 }
 
 std::string markerBytes(const cache::CachedObject& marker) {

@@ -28,6 +28,8 @@ import threading
 import time
 import unittest
 
+from harness import free_port
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 START_TIMEOUT = 10.0     # s: PING must be answered within this
@@ -48,14 +50,6 @@ def _kill_all():
 
 
 atexit.register(_kill_all)
-
-
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RedisError(Exception):
@@ -156,7 +150,7 @@ class RedisServer:
         fixed = self.port is not None
         last = ""
         for _ in range(1 if fixed else 3):
-            port = self.port if fixed else _free_port()
+            port = self.port if fixed else free_port()
             if self._launch(port):
                 self.port = port
                 return self
@@ -299,7 +293,7 @@ class RedisCluster:
         self.nodes = []
         try:
             for _ in range(masters):
-                bus = _free_port()
+                bus = free_port()
                 self.nodes.append(RedisServer(extra_args=[
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                     "--cluster-port", str(bus), "--cluster-node-timeout", "5000",
