@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates python3
   libuv1-dev node-llhttp libssl-dev openssl libcurl4-openssl-dev libhiredis-dev libtoml11-dev
-  nlohmann-json3-dev zlib1g-dev libbrotli-dev
+  nlohmann-json3-dev libsimdjson-dev zlib1g-dev libbrotli-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server wrk nginx-light varnish
 )

@@ -3,18 +3,17 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "origin/http_origin.h"
+#include "proxy/core/json_writer.h"
 #include "proxy/core/uv_util.h"
 
 namespace portico::origin {
 namespace {
-
-using nlohmann::json;
 
 constexpr std::size_t kDeliverChunk = 64 * 1024;
 
@@ -32,16 +31,48 @@ void addToGroup(Groups& groups, std::string_view name, std::string value, bool c
   }
 }
 
-// {name: last value} and {name: [values]}, or null both when empty (as API Gateway sends).
-std::pair<json, json> groupsToJson(const Groups& groups) {
-  if (groups.empty()) return {json(nullptr), json(nullptr)};
-  json single = json::object();
-  json multi = json::object();
-  for (const auto& [name, values] : groups) {
-    single[name] = values.back();
-    multi[name] = values;
+// {name: last value} and {name: [values]} as members `single` and `multi`, or null both when
+// empty (as API Gateway sends).
+void writeGroups(core::JsonWriter& w, std::string_view single, std::string_view multi,
+                 const Groups& groups) {
+  w.key(single);
+  if (groups.empty()) {
+    w.null();
+  } else {
+    w.beginObject();
+    for (const auto& [name, values] : groups) {
+      w.key(name);
+      w.value(values.back());
+    }
+    w.endObject();
   }
-  return {std::move(single), std::move(multi)};
+  w.key(multi);
+  if (groups.empty()) {
+    w.null();
+  } else {
+    w.beginObject();
+    for (const auto& [name, values] : groups) {
+      w.key(name);
+      w.beginArray();
+      for (const auto& v : values) w.value(v);
+      w.endArray();
+    }
+    w.endObject();
+  }
+}
+
+// {name: value}, or null when absent or empty.
+void writeMap(core::JsonWriter& w, const std::map<std::string, std::string>* map) {
+  if (map == nullptr || map->empty()) {
+    w.null();
+    return;
+  }
+  w.beginObject();
+  for (const auto& [k, v] : *map) {
+    w.key(k);
+    w.value(v);
+  }
+  w.endObject();
 }
 
 Groups parseQuery(std::string_view query) {
@@ -265,63 +296,104 @@ FetchPtr LambdaOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
 
 std::string buildProxyEvent(const OriginRequest& request, std::string_view body, bool has_body) {
   const core::RequestHead& h = request.head;
-  json ev = json::object();
-  const std::string path = request.api ? request.api->path : request.path;
-  const std::string resource = request.api ? request.api->resource : request.path;
-  const std::string stage = request.api ? request.api->stage : std::string();
-  ev["resource"] = resource;
-  ev["path"] = path;
-  ev["httpMethod"] = h.method;
+  const ApiInvocation* api = request.api ? &*request.api : nullptr;
+  const std::string& path = api ? api->path : request.path;
+  const std::string& resource = api ? api->resource : request.path;
+  const std::string_view stage = api ? std::string_view(api->stage) : std::string_view();
+
+  std::string out;
+  out.reserve(1024 + body.size() + body.size() / 3);
+  core::JsonWriter w(out);
+  w.beginObject();
+  w.key("resource");
+  w.value(resource);
+  w.key("path");
+  w.value(path);
+  w.key("httpMethod");
+  w.value(h.method);
 
   Groups headers;
   for (const auto& e : h.headers) addToGroup(headers, e.name, e.value, /*case_insensitive=*/true);
-  std::tie(ev["headers"], ev["multiValueHeaders"]) = groupsToJson(headers);
-  std::tie(ev["queryStringParameters"], ev["multiValueQueryStringParameters"]) =
-      groupsToJson(parseQuery(h.query));
+  writeGroups(w, "headers", "multiValueHeaders", headers);
+  writeGroups(w, "queryStringParameters", "multiValueQueryStringParameters", parseQuery(h.query));
 
-  ev["pathParameters"] = nullptr;
-  ev["stageVariables"] = nullptr;
-  if (request.api && !request.api->path_params.empty()) {
-    json params = json::object();
-    for (const auto& [k, v] : request.api->path_params) params[k] = v;
-    ev["pathParameters"] = std::move(params);
-  }
-  if (request.api && !request.api->stage_variables.empty()) {
-    json vars = json::object();
-    for (const auto& [k, v] : request.api->stage_variables) vars[k] = v;
-    ev["stageVariables"] = std::move(vars);
-  }
-
-  json ctx = json::object();
-  ctx["resourcePath"] = resource;
-  ctx["httpMethod"] = h.method;
-  ctx["path"] = stage.empty() ? path : "/" + stage + path;
-  ctx["stage"] = stage;
-  ctx["requestId"] = request.api ? request.api->request_id : std::string();
-  ctx["requestTimeEpoch"] = request.api ? request.api->request_time_ms : 0;
-  ctx["identity"] = json{{"sourceIp", h.client_ip}};
-  if (request.api && request.api->authorizer_claims) {
-    json claims = json::object();
-    for (const auto& [k, v] : *request.api->authorizer_claims) claims[k] = v;
-    ctx["authorizer"] = json{{"claims", std::move(claims)}};
-  }
-  ctx["protocol"] = "HTTP/" + std::to_string(h.http_major) + "." + std::to_string(h.http_minor);
-  ctx["accountId"] = "000000000000";
-  ctx["apiId"] = "portico";
-  ctx["domainName"] = h.authority;
-  ev["requestContext"] = std::move(ctx);
-
-  if (has_body && !body.empty()) {
-    const bool text = isValidUtf8(body);
-    ev["body"] = text ? std::string(body) : base64Encode(body);
-    ev["isBase64Encoded"] = !text;
+  w.key("pathParameters");
+  if (api && !api->path_params.empty()) {
+    w.beginObject();
+    const auto& params = api->path_params;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      // A name given twice: the last value, once (an object has unique names).
+      bool later = std::any_of(params.begin() + static_cast<std::ptrdiff_t>(i) + 1, params.end(),
+                               [&](const auto& p) { return p.first == params[i].first; });
+      if (later) continue;
+      w.key(params[i].first);
+      w.value(params[i].second);
+    }
+    w.endObject();
   } else {
-    ev["body"] = nullptr;
-    ev["isBase64Encoded"] = false;
+    w.null();
   }
-  // Header values and decoded query strings may hold bytes that are not UTF-8: replace them
-  // (U+FFFD) instead of throwing.
-  return ev.dump(-1, ' ', false, json::error_handler_t::replace);
+  w.key("stageVariables");
+  writeMap(w, api ? &api->stage_variables : nullptr);
+
+  w.key("requestContext");
+  w.beginObject();
+  w.key("resourcePath");
+  w.value(resource);
+  w.key("httpMethod");
+  w.value(h.method);
+  w.key("path");
+  w.value(stage.empty() ? path : "/" + std::string(stage) + path);
+  w.key("stage");
+  w.value(stage);
+  w.key("requestId");
+  w.value(api ? std::string_view(api->request_id) : std::string_view());
+  w.key("requestTimeEpoch");
+  w.value(api ? api->request_time_ms : std::int64_t{0});
+  w.key("identity");
+  w.beginObject();
+  w.key("sourceIp");
+  w.value(h.client_ip);
+  w.endObject();
+  if (api && api->authorizer_claims) {
+    w.key("authorizer");
+    w.beginObject();
+    w.key("claims");
+    w.beginObject();
+    for (const auto& [k, v] : *api->authorizer_claims) {
+      w.key(k);
+      w.value(v);
+    }
+    w.endObject();
+    w.endObject();
+  }
+  w.key("protocol");
+  w.value("HTTP/" + std::to_string(h.http_major) + "." + std::to_string(h.http_minor));
+  w.key("accountId");
+  w.value("000000000000");
+  w.key("apiId");
+  w.value("portico");
+  w.key("domainName");
+  w.value(h.authority);
+  w.endObject();
+
+  w.key("body");
+  if (has_body && !body.empty()) {
+    const bool text = core::isValidUtf8(body);
+    if (text) {
+      w.value(body);
+    } else {
+      w.value(base64Encode(body));
+    }
+    w.key("isBase64Encoded");
+    w.value(!text);
+  } else {
+    w.null();
+    w.key("isBase64Encoded");
+    w.value(false);
+  }
+  w.endObject();
+  return out;
 }
 
 // ---- the result -------------------------------------------------------------------------------
@@ -331,61 +403,84 @@ std::optional<ProxyResult> parseProxyResult(std::string_view text, std::string* 
     if (why != nullptr) *why = reason;
     return std::nullopt;
   };
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad("not JSON");
-  if (!j.is_object()) return bad("not a JSON object");
+  // simdjson's DOM parser validates the whole document (grammar and UTF-8), like a full
+  // parse must: a malformed answer is a 502 whatever part of it is broken. One parser per
+  // worker thread keeps its buffers between calls. Members are read in one pass; a name given
+  // twice counts once, with its last value (as a tree parser keeping the last would).
+  // Answers above 1 MiB get a parser of their own, so a worker keeps no large buffers.
+  thread_local simdjson::dom::parser shared_parser;
+  std::optional<simdjson::dom::parser> own_parser;
+  if (text.size() > (1u << 20)) own_parser.emplace();
+  simdjson::dom::parser& parser = own_parser ? *own_parser : shared_parser;
+  simdjson::dom::element root;
+  if (parser.parse(text.data(), text.size()).get(root) != simdjson::SUCCESS) return bad("not JSON");
+  simdjson::dom::object doc;
+  if (root.get_object().get(doc) != simdjson::SUCCESS) return bad("not a JSON object");
 
-  auto status = j.find("statusCode");
-  if (status == j.end() || !status->is_number_integer())
+  std::optional<simdjson::dom::element> status, multi_headers, headers, encoded, body;
+  for (simdjson::dom::key_value_pair member : doc) {
+    if (member.key == "statusCode") status = member.value;
+    else if (member.key == "multiValueHeaders") multi_headers = member.value;
+    else if (member.key == "headers") headers = member.value;
+    else if (member.key == "isBase64Encoded") encoded = member.value;
+    else if (member.key == "body") body = member.value;
+  }
+  // Absent and null are the same for every member but statusCode.
+  auto present = [](const std::optional<simdjson::dom::element>& e) {
+    return e.has_value() && !e->is_null();
+  };
+
+  std::int64_t code = 0;
+  // An integer only: 200.0 or "200" are not status codes.
+  if (!status || !status->is_int64() || status->get_int64().get(code) != simdjson::SUCCESS)
     return bad("statusCode missing or not an integer");
-  const auto code = status->get<std::int64_t>();
   if (code < 100 || code > 599) return bad("statusCode out of range");
 
   ProxyResult out;
   out.head.status = static_cast<int>(code);
-  auto mv = j.find("multiValueHeaders");
-  if (mv != j.end() && !mv->is_null()) {
-    if (!mv->is_object()) return bad("multiValueHeaders is not an object");
-    for (const auto& [name, values] : mv->items()) {
-      if (!values.is_array()) return bad("multiValueHeaders value is not an array");
-      if (!isToken(name)) return bad("bad header name");
-      for (const auto& v : values) {
-        if (!v.is_string() || !isFieldValue(v.get_ref<const std::string&>())) {
+  if (present(multi_headers)) {
+    simdjson::dom::object mv;
+    if (multi_headers->get_object().get(mv) != simdjson::SUCCESS)
+      return bad("multiValueHeaders is not an object");
+    for (simdjson::dom::key_value_pair field : mv) {
+      simdjson::dom::array values;
+      if (field.value.get_array().get(values) != simdjson::SUCCESS)
+        return bad("multiValueHeaders value is not an array");
+      if (!isToken(field.key)) return bad("bad header name");
+      for (simdjson::dom::element v : values) {
+        std::string_view value;
+        if (v.get_string().get(value) != simdjson::SUCCESS || !isFieldValue(value)) {
           return bad("bad multiValueHeaders value");
         }
-        out.head.headers.add(name, v.get_ref<const std::string&>());
+        out.head.headers.add(field.key, value);
       }
     }
   }
-  auto hs = j.find("headers");
-  if (hs != j.end() && !hs->is_null()) {
-    if (!hs->is_object()) return bad("headers is not an object");
-    for (const auto& [name, v] : hs->items()) {
-      if (!isToken(name)) return bad("bad header name");
-      if (!v.is_string() || !isFieldValue(v.get_ref<const std::string&>())) {
+  if (present(headers)) {
+    simdjson::dom::object hs;
+    if (headers->get_object().get(hs) != simdjson::SUCCESS) return bad("headers is not an object");
+    for (simdjson::dom::key_value_pair field : hs) {
+      if (!isToken(field.key)) return bad("bad header name");
+      std::string_view value;
+      if (field.value.get_string().get(value) != simdjson::SUCCESS || !isFieldValue(value)) {
         return bad("bad headers value");
       }
-      const std::string& value = v.get_ref<const std::string&>();
       // API Gateway merges both; a pair present in multiValueHeaders is not repeated.
       bool dup = false;
-      for (std::string_view existing : out.head.headers.getAll(name))
+      for (std::string_view existing : out.head.headers.getAll(field.key))
         dup = dup || existing == value;
-      if (!dup) out.head.headers.add(name, value);
+      if (!dup) out.head.headers.add(field.key, value);
     }
   }
   stripHopByHop(out.head.headers);
   out.head.headers.remove("Content-Length");  // the proxy frames the body itself
 
   bool b64 = false;
-  auto enc = j.find("isBase64Encoded");
-  if (enc != j.end() && !enc->is_null()) {
-    if (!enc->is_boolean()) return bad("isBase64Encoded is not a boolean");
-    b64 = enc->get<bool>();
-  }
-  auto body = j.find("body");
-  if (body != j.end() && !body->is_null()) {
-    if (!body->is_string()) return bad("body is not a string");
-    const std::string& s = body->get_ref<const std::string&>();
+  if (present(encoded) && encoded->get_bool().get(b64) != simdjson::SUCCESS)
+    return bad("isBase64Encoded is not a boolean");
+  if (present(body)) {
+    std::string_view s;
+    if (body->get_string().get(s) != simdjson::SUCCESS) return bad("body is not a string");
     if (b64) {
       auto decoded = base64Decode(s);
       if (!decoded) return bad("body is not valid base64");
@@ -417,41 +512,6 @@ std::string percentDecode(std::string_view s) {
     }
   }
   return out;
-}
-
-bool isValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;  // no overlongs
-      if (c == 0xED) hi = 0x9F;  // no surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;  // no overlongs
-      if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    if (p[i + 1] < lo || p[i + 1] > hi) return false;
-    for (std::size_t k = 2; k < len; ++k) {
-      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
-    }
-    i += len;
-  }
-  return true;
 }
 
 namespace {

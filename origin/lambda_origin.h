@@ -74,8 +74,6 @@ std::optional<ProxyResult> parseProxyResult(std::string_view json, std::string* 
 
 // Percent-decodes %XX only ('+' stays '+', as API Gateway does); a bad escape is kept as is.
 std::string percentDecode(std::string_view s);
-// RFC 3629 well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF).
-bool isValidUtf8(std::string_view s);
 // RFC 4648 base64 with padding. decode accepts missing padding and ignores CR/LF; anything
 // else invalid -> nullopt.
 std::string base64Encode(std::string_view bytes);

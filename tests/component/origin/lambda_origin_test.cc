@@ -388,16 +388,6 @@ TEST(LambdaHelpers, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(base64Decode("Zm===").has_value());
 }
 
-TEST(LambdaHelpers, Utf8Validation) {
-  EXPECT_TRUE(isValidUtf8("plain ascii"));
-  EXPECT_TRUE(isValidUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));  // é € 😀
-  EXPECT_FALSE(isValidUtf8("\xff"));
-  EXPECT_FALSE(isValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(isValidUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(isValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
-  EXPECT_FALSE(isValidUtf8("\xe2\x82"));          // truncated
-}
-
 TEST(LambdaHelpers, PercentDecodeOnlyDecodesEscapes) {
   EXPECT_EQ(percentDecode("a%20b+c"), "a b+c");
   EXPECT_EQ(percentDecode("%41%zz%4"), "A%zz%4");
@@ -411,6 +401,41 @@ TEST(LambdaHelpers, EventWithoutApiDescribesThePath) {
   EXPECT_EQ(ev["path"], "/raw/path");
   EXPECT_EQ(ev["requestContext"]["path"], "/raw/path");
   EXPECT_EQ(ev["queryStringParameters"]["q"], "1");
+}
+
+TEST(LambdaHelpers, EventIsValidJsonWhateverTheClientSent) {
+  auto r = makeRequest("GET", "/p", "a=%FF%22&a=2&b");
+  r.head.headers.add("X-Bin", std::string("\xff\"\\\x01ok", 6));
+  r.head.headers.add("x-bin", "second");
+  json ev = json::parse(buildProxyEvent(r, std::string("\x80\x81", 2), true));
+  EXPECT_EQ(ev["headers"]["X-Bin"], "second");
+  EXPECT_EQ(ev["multiValueHeaders"]["X-Bin"][0], "\xef\xbf\xbd\"\\\x01ok");
+  EXPECT_EQ(ev["multiValueQueryStringParameters"]["a"][0], "\xef\xbf\xbd\"");
+  EXPECT_EQ(ev["queryStringParameters"]["a"], "2");
+  EXPECT_EQ(ev["queryStringParameters"]["b"], "");
+  EXPECT_EQ(ev["body"], "gIE=");  // not UTF-8: base64
+  EXPECT_EQ(ev["isBase64Encoded"], true);
+  EXPECT_TRUE(ev["pathParameters"].is_null());
+  EXPECT_TRUE(ev["stageVariables"].is_null());
+}
+
+TEST(LambdaHelpers, ResultParsingIsStrict) {
+  std::string why;
+  auto ok = parseProxyResult(R"({"statusCode":201,"body":"x","body":"y","headers":null})", &why);
+  ASSERT_TRUE(ok.has_value()) << why;
+  EXPECT_EQ(ok->head.status, 201);
+  EXPECT_EQ(ok->body, "y");  // a name given twice: its last value
+  for (const char* bad : {R"({"statusCode":200.0})", R"({"statusCode":"200"})", R"({"body":"x"})",
+                          R"({"statusCode":200} trailing)", R"({"statusCode":200,"x":[1,}})",
+                          R"({"statusCode":200,"body":"\ud800"})", "[200]", "",
+                          R"({"statusCode":99})", R"({"statusCode":200,"isBase64Encoded":"yes"})",
+                          R"({"statusCode":200,"headers":{"a b":"c"}})",
+                          R"({"statusCode":200,"multiValueHeaders":{"a":"c"}})"}) {
+    EXPECT_FALSE(parseProxyResult(bad, &why).has_value()) << bad;
+  }
+  std::string invalid_utf8 = "{\"statusCode\":200,\"body\":\"\xff\"}";
+  EXPECT_FALSE(parseProxyResult(invalid_utf8, &why).has_value());
+  EXPECT_EQ(why, "not JSON");
 }
 
 }  // namespace
