@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "proxy/core/uv_util.h"
 
 namespace portico::origin {
@@ -19,6 +21,8 @@ struct CurlMulti::Watcher {
   uv_poll_t poll;
   int fd = -1;
   CurlMulti* owner = nullptr;
+  bool started = false;  // uv_poll_start'ed: the fd is registered with the loop's epoll
+  bool dormant = false;  // parked but still started (libcurl does not watch the fd now)
 };
 
 namespace {
@@ -44,6 +48,10 @@ struct CurlMultiCallbacks {
     static_cast<CurlMulti*>(userp)->watchSocket(static_cast<int>(s), what, socketp);
     return 0;
   }
+  static int onCloseSocket(void* clientp, curl_socket_t s) {
+    static_cast<CurlMulti*>(clientp)->closeSocket(static_cast<int>(s));
+    return 0;
+  }
   static int onCurlTimer(CURLM* /*multi*/, long timeout_ms, void* userp) {
     static_cast<CurlMulti*>(userp)->armTimer(timeout_ms);
     return 0;
@@ -51,6 +59,10 @@ struct CurlMultiCallbacks {
   static void onPoll(uv_poll_t* handle, int status, int events) {
     auto* w = reinterpret_cast<CurlMulti::Watcher*>(handle);
     if (w->owner == nullptr) return;
+    if (w->dormant) {
+      w->owner->onDormantEvent(w);
+      return;
+    }
     int flags = 0;
     if (status < 0) flags |= CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -132,7 +144,7 @@ CurlMulti::~CurlMulti() {
   multi_ = nullptr;
   for (auto* set : {&watchers_, &parked_}) {
     for (auto& [fd, w] : *set) {
-      uv_poll_stop(&w->poll);
+      stopWatcher(w);
       w->owner = nullptr;
       core::closeAndDelete(w);
     }
@@ -147,9 +159,18 @@ CurlMulti::~CurlMulti() {
 void CurlMulti::registerTransfer(CurlTransfer* t) { transfers_.insert(t); }
 
 void* CurlMulti::acquireEasy() {
-  if (easy_pool_.empty()) return curl_easy_init();
-  void* e = easy_pool_.back();
-  easy_pool_.pop_back();
+  CURL* e = nullptr;
+  if (easy_pool_.empty()) {
+    e = curl_easy_init();
+    if (e == nullptr) return nullptr;
+  } else {
+    e = static_cast<CURL*>(easy_pool_.back());
+    easy_pool_.pop_back();
+  }
+  // Every socket libcurl closes goes through closeSocket (a connection keeps the callback of
+  // the handle that opened it, so this must be on every handle): see watchSocket.
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlMultiCallbacks::onCloseSocket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this));
   return e;
 }
 
@@ -208,19 +229,22 @@ void CurlMulti::watchSocket(int fd, int what, void* /*socketp*/) {
   auto it = watchers_.find(fd);
   if (what == CURL_POLL_REMOVE) {
     if (it == watchers_.end()) return;
-    // libuv: once stopped, the fd may be closed at once (libuv's uv_poll docs). libcurl says
-    // REMOVE at the end of every transfer, also when the connection goes back to its cache and
-    // the next transfer watches the same fd again: the stopped handle is parked by fd number
-    // and reused, instead of closed and re-initialised (uv_poll_init_socket costs an ioctl and
-    // two epoll_ctl per transfer). A handle stores only the number, so reusing it for a new
-    // socket that got the number of a closed one is the same as a fresh handle.
+    // libcurl says REMOVE at the end of every transfer, also when the connection goes back to
+    // its cache and the next transfer watches the same fd again. The handle is parked by fd
+    // number and stays started ("dormant"): re-watching it with the same events then costs no
+    // syscall, where stopping and starting it again cost an epoll_ctl DEL and ADD per transfer
+    // (and a fresh uv_poll_init_socket an ioctl and two more). A dormant handle is stopped
+    // when its fd shows an event nobody asked for (onDormantEvent: the server closed the idle
+    // connection) and always before libcurl closes the fd (closeSocket, libcurl's close-socket
+    // callback), so epoll never holds a closed fd whose number a new socket may get.
     Watcher* w = it->second;
     watchers_.erase(it);
-    uv_poll_stop(&w->poll);
     if (parked_.size() >= kMaxParkedWatchers) {
+      stopWatcher(w);
       w->owner = nullptr;
       core::closeAndDelete(w);
     } else {
+      w->dormant = w->started;
       parked_.emplace(fd, w);
     }
     return;
@@ -232,8 +256,11 @@ void CurlMulti::watchSocket(int fd, int what, void* /*socketp*/) {
   if (it != watchers_.end()) {
     w = it->second;
   } else if (auto p = parked_.find(fd); p != parked_.end()) {
+    // A parked handle holds only the fd number: reusing it for a new socket that got the
+    // number of a closed one is the same as a fresh handle.
     w = p->second;
     parked_.erase(p);
+    w->dormant = false;
     watchers_.emplace(fd, w);
   } else {
     w = new Watcher;
@@ -250,7 +277,38 @@ void CurlMulti::watchSocket(int fd, int what, void* /*socketp*/) {
     (void)pos;
     (void)inserted;
   }
+  // libuv makes no syscall when a started handle keeps its events.
   uv_poll_start(&w->poll, events, &CurlMultiCallbacks::onPoll);
+  w->started = true;
+}
+
+std::size_t CurlMulti::dormantWatchers() const {
+  return static_cast<std::size_t>(
+      std::count_if(parked_.begin(), parked_.end(), [](const auto& p) { return p.second->dormant; }));
+}
+
+void CurlMulti::stopWatcher(Watcher* w) {
+  if (w->started) uv_poll_stop(&w->poll);
+  w->started = false;
+  w->dormant = false;
+}
+
+void CurlMulti::onDormantEvent(Watcher* w) { stopWatcher(w); }
+
+void CurlMulti::closeSocket(int fd) {
+  if (auto it = watchers_.find(fd); it != watchers_.end()) {
+    // Closed while watched (a failed transfer): libcurl may or may not say REMOVE later.
+    Watcher* w = it->second;
+    watchers_.erase(it);
+    stopWatcher(w);
+    if (parked_.size() >= kMaxParkedWatchers || !parked_.emplace(fd, w).second) {
+      w->owner = nullptr;
+      core::closeAndDelete(w);
+    }
+  } else if (auto p = parked_.find(fd); p != parked_.end()) {
+    stopWatcher(p->second);
+  }
+  ::close(fd);
 }
 
 void CurlMulti::armTimer(long timeout_ms) {

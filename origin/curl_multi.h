@@ -97,9 +97,10 @@ class CurlMulti {
   std::size_t activeTransfers() const { return active_; }
   // Live watched sockets (for tests: one uv_poll_t each).
   std::size_t watchedSockets() const { return watchers_.size(); }
-  // Stopped uv_poll_t handles kept for the fd numbers libcurl stopped watching (see
-  // watchSocket): at most kMaxParkedWatchers.
+  // uv_poll_t handles kept for the fd numbers libcurl stopped watching (see watchSocket): at
+  // most kMaxParkedWatchers. Those of open sockets stay registered with epoll (dormant).
   std::size_t parkedWatchers() const { return parked_.size(); }
+  std::size_t dormantWatchers() const;  // parked and still registered with epoll
   static constexpr std::size_t kMaxParkedWatchers = 128;
 
   // Upper bound of idle keep-alive connections kept in the cache (CURLMOPT_MAXCONNECTS).
@@ -129,6 +130,11 @@ class CurlMulti {
 
   // libcurl asks to watch / stop watching `fd`.
   void watchSocket(int fd, int what, void* socketp);
+  // libcurl closes `fd` (CURLOPT_CLOSESOCKETFUNCTION): its watcher leaves epoll first.
+  void closeSocket(int fd);
+  // A dormant watcher saw an event (the peer closed an idle connection, or sent something).
+  void onDormantEvent(Watcher* w);
+  void stopWatcher(Watcher* w);
   void armTimer(long timeout_ms);
   // Drives libcurl for one event, then drains messages and dispatches (never re-entrant).
   void socketAction(int fd, int ev_bitmask);
@@ -140,7 +146,7 @@ class CurlMulti {
   uv_timer_t* timer_;
   uv_idle_t* idle_;
   std::unordered_map<int, Watcher*> watchers_;
-  std::unordered_map<int, Watcher*> parked_;  // stopped, by fd number: reused, never polled
+  std::unordered_map<int, Watcher*> parked_;  // unwatched by libcurl, by fd number: reused
   std::unordered_set<CurlTransfer*> transfers_;
   std::deque<CurlTransfer*> pending_;  // nullptr: unscheduled after queueing
   std::vector<void*> easy_pool_;       // idle CURL* handles, already reset

@@ -276,8 +276,32 @@ TEST_F(HttpOriginTest, KeepAliveReusesTheParkedWatcher) {
     EXPECT_EQ(sink.body, "/n" + std::to_string(i));
     EXPECT_EQ(multi_->watchedSockets(), 0u) << i;
     EXPECT_LE(multi_->parkedWatchers(), 1u) << i;
+    // Still registered with epoll (no epoll_ctl between transfers on a pooled connection).
+    EXPECT_EQ(multi_->dormantWatchers(), 1u) << i;
   }
   EXPECT_EQ(s1.connectionCount(), 1u);
+}
+
+TEST_F(HttpOriginTest, DormantWatcherStopsWhenTheIdleConnectionCloses) {
+  // The upstream closes the connection after its answer without announcing it: the pooled
+  // connection's fd turns readable (EOF) while nobody watches it. Its dormant handle is stopped
+  // on that event (no busy loop on a level-triggered fd), and the next request still works.
+  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) {
+    r.reply(200, {}, req.target);
+    r.close();
+  });
+  auto c = client(s1.url());
+  RecordingSink first;
+  auto f1 = startFetch(c, makeRequest("GET", "/first"), first);
+  ASSERT_TRUE(waitDone(first));
+  EXPECT_EQ(first.error, FetchError::None);
+  EXPECT_TRUE(pumpUntil(&loop_, [&] { return multi_->dormantWatchers() == 0; }, 2s));
+  EXPECT_EQ(multi_->watchedSockets(), 0u);
+  RecordingSink second;
+  auto f2 = startFetch(c, makeRequest("GET", "/second"), second);
+  ASSERT_TRUE(waitDone(second));
+  EXPECT_EQ(second.error, FetchError::None);
+  EXPECT_EQ(second.body, "/second");
 }
 
 TEST_F(HttpOriginTest, ParkedWatcherServesANewSocketOnTheSameFdNumber) {
