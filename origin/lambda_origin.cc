@@ -179,6 +179,14 @@ class LambdaFetch final : public Fetch, public ResponseSink {
     if (!result) return finish(FetchError::BadResponse);
     out_head_ = std::move(result->head);
     out_body_ = std::move(result->body);
+    // The whole body is known: the client gets its length (as API Gateway sends it), not a
+    // chunked stream. Statuses that have no body get none.
+    const int status = out_head_.status;
+    if (status == 204 || status == 304 || status < 200) {
+      out_body_.clear();
+    } else {
+      out_head_.headers.set("Content-Length", std::to_string(out_body_.size()));
+    }
     state_ = State::Delivering;
     deliver();
   }

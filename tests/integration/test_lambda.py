@@ -225,6 +225,9 @@ class LambdaTest(unittest.TestCase):
         r = self.call("/prod/hello/Ann")
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json(), {"message": "howdy, Ann", "stage": "prod", "method": "GET"})
+        # The whole answer is known: framed by its length, not chunked.
+        self.assertEqual(r.header("Content-Length"), str(len(r.body)))
+        self.assertIsNone(r.header("Transfer-Encoding"))
         self.assertEqual(self.call("/dev/hello/Bo").json()["message"], "hello, Bo")
 
     def test_billing(self):
