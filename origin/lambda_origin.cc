@@ -35,24 +35,19 @@ void addToGroup(Groups& groups, std::string_view name, std::string value, bool c
 // empty (as API Gateway sends).
 void writeGroups(core::JsonWriter& w, std::string_view single, std::string_view multi,
                  const Groups& groups) {
-  w.key(single);
-  if (groups.empty()) {
-    w.null();
-  } else {
-    w.beginObject();
-    for (const auto& [name, values] : groups) {
-      w.key(name);
-      w.value(values.back());
+  for (const bool all_values : {false, true}) {
+    w.key(all_values ? multi : single);
+    if (groups.empty()) {
+      w.null();
+      continue;
     }
-    w.endObject();
-  }
-  w.key(multi);
-  if (groups.empty()) {
-    w.null();
-  } else {
     w.beginObject();
     for (const auto& [name, values] : groups) {
       w.key(name);
+      if (!all_values) {
+        w.value(values.back());
+        continue;
+      }
       w.beginArray();
       for (const auto& v : values) w.value(v);
       w.endArray();
