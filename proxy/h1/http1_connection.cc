@@ -121,9 +121,9 @@ void Http1Connection::onRequestHead(core::RequestHead head, const RequestFraming
   response_started_ = false;
   response_done_ = false;
   if (framing.has_body) {
-    timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+    setDeadline(Deadline::Idle, settings_.idle_timeout_ms);
   } else {
-    timer_.stop();
+    cancelDeadline();
   }
   handler_ = host_.makeHandler(*this, framing);
 }
@@ -134,7 +134,7 @@ void Http1Connection::onRequestBody(std::string_view chunk) {
 
 void Http1Connection::onRequestComplete() {
   request_done_ = true;
-  if (!response_done_) timer_.stop();
+  if (!response_done_) cancelDeadline();
   if (handler_) handler_->onRequestComplete();
   if (response_done_) finishExchange();
 }
@@ -320,7 +320,7 @@ bool Http1Connection::belowHighWater() {
   if (out_.size() + transport_->pendingBytes() < kHighWater) return true;
   waiting_writable_ = true;
   // A client that stops reading is given idle_timeout_ms to make progress.
-  timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+  setDeadline(Deadline::Idle, settings_.idle_timeout_ms);
   return false;
 }
 
@@ -391,7 +391,7 @@ void Http1Connection::onTransportWritten(int status) {
   }
   if (waiting_writable_ && out_.size() + pending < kLowWater) {
     waiting_writable_ = false;
-    timer_.stop();
+    cancelDeadline();
     if (handler_) handler_->onWritable();
   }
 }
@@ -431,7 +431,7 @@ void Http1Connection::lingerClose() {
   if (!*alive_ || lingering_) return;
   lingering_ = true;
   closing_ = true;
-  timer_.start(kLingerMs, [this] { close(); });
+  setDeadline(Deadline::Linger, kLingerMs);
   transport_->shutdown();
   if (!reading_) {
     transport_->readStart();
@@ -463,16 +463,42 @@ void Http1Connection::startNextRequest() {
 
 // ---- timers and closing -------------------------------------------------------------------
 
-void Http1Connection::armHeaderTimer() {
-  timer_.start(settings_.header_timeout_ms, [this] {
-    if (handler_ || closing_) return;
-    host_.onProtocolError(client_ip_, 408, "request head not complete in time");
-    sendError(408, "request head not complete in time");
-  });
+void Http1Connection::armHeaderTimer() { setDeadline(Deadline::Header, settings_.header_timeout_ms); }
+
+void Http1Connection::armIdleTimer() { setDeadline(Deadline::Idle, settings_.idle_timeout_ms); }
+
+void Http1Connection::setDeadline(Deadline kind, std::uint64_t ms) {
+  const std::uint64_t at = uv_now(host_.loop()) + ms;
+  deadline_ = kind;
+  deadline_at_ = at;
+  if (timer_.active() && timer_due_ <= at) return;  // fires first, then re-arms for the rest
+  timer_due_ = at;
+  timer_.start(ms, [this] { onDeadline(); });
 }
 
-void Http1Connection::armIdleTimer() {
-  timer_.start(settings_.idle_timeout_ms, [this] { close(); });
+void Http1Connection::onDeadline() {
+  if (deadline_ == Deadline::None) return;
+  const std::uint64_t now = uv_now(host_.loop());
+  if (now < deadline_at_) {
+    timer_due_ = deadline_at_;
+    timer_.start(deadline_at_ - now, [this] { onDeadline(); });
+    return;
+  }
+  const Deadline kind = deadline_;
+  deadline_ = Deadline::None;
+  switch (kind) {
+    case Deadline::Header:
+      if (handler_ || closing_) return;
+      host_.onProtocolError(client_ip_, 408, "request head not complete in time");
+      sendError(408, "request head not complete in time");
+      return;
+    case Deadline::Idle:
+    case Deadline::Linger:
+      close();
+      return;
+    case Deadline::None:
+      return;
+  }
 }
 
 void Http1Connection::closeWhenIdle() {
@@ -492,6 +518,7 @@ void Http1Connection::close() {
   if (!*alive_) return;
   *alive_ = false;
   closing_ = true;
+  cancelDeadline();
   timer_.stop();
   handler_.reset();
   host_.countBytes(bytes_in_, bytes_out_);

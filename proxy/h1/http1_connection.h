@@ -184,9 +184,21 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   void armHeaderTimer();
   void armIdleTimer();
 
+  // One deadline per connection, on one libuv timer re-armed lazily (nginx's lazy timer idea):
+  // a later deadline only records itself, and the timer, when it fires early, re-arms for the
+  // rest. A keep-alive request then costs no timer operation at all instead of three (header,
+  // stop, idle), each a heap removal and insertion.
+  enum class Deadline { None, Header, Idle, Linger };
+  void setDeadline(Deadline kind, std::uint64_t ms);
+  void cancelDeadline() { deadline_ = Deadline::None; }
+  void onDeadline();
+
   ConnectionHost& host_;
   std::unique_ptr<Transport> transport_;
   core::Timer timer_;
+  Deadline deadline_ = Deadline::None;
+  std::uint64_t deadline_at_ = 0;  // uv_now() ms
+  std::uint64_t timer_due_ = 0;    // when timer_ fires, if active
   ConnectionSettings settings_;
   Http1Parser parser_;
   std::string in_;       // received, not yet parsed (pipelined requests wait here)

@@ -380,6 +380,20 @@ class Http1Test(unittest.TestCase):
         self.assertTrue(c.is_closed(5), "idle connection still open")
         self.assertLess(time.monotonic() - t0, 6)
 
+    def test_header_timeout_after_an_idle_keep_alive_pause(self):
+        # Idle deadline (1.5 s) first, then a head that never completes: the earlier header
+        # deadline (0.5 s from its first byte) wins, not the idle one.
+        c = self.conn()
+        c.send(self.get("/a.txt"))
+        self.assertEqual(c.read_response().status, 200)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        c.send(b"GET /a.txt HTTP/1.1\r\nHost: www.test\r\n")  # never finished
+        r = c.read_response(timeout=5)
+        self.assertEqual(r.status, 408)
+        self.assertLess(time.monotonic() - t0, 1.2, "the idle deadline was used, not the header one")
+        self.assertTrue(c.is_closed(3))
+
     # ---- back-pressure ----
     def test_slow_reader_does_not_grow_memory(self):
         base = self.portico.rss_kib()
