@@ -193,6 +193,8 @@ class HttpTransfer final : public Fetch, public CurlTransfer {
   core::ResponseHead head_;
   std::size_t head_bytes_ = 0;
   bool status_seen_ = false;
+  bool field_seen_ = false;     // a field line of this head was read
+  bool field_dropped_ = false;  // ... and the last one was not kept (only_response_fields)
   bool head_complete_ = false;
   bool head_delivered_ = false;
   bool bad_response_ = false;
@@ -227,7 +229,14 @@ bool HttpTransfer::configure() {
     if (rc == CURLE_OK) rc = curl_easy_setopt(curl_, opt, value);
   };
   set(CURLOPT_URL, spec_.url.c_str());
-  set(CURLOPT_PROXY, "");  // never an environment proxy (http_proxy & co.)
+  // With both set, libcurl connects by the parsed handle (CURLOPT_CURLU takes precedence) and
+  // keeps the string as the transfer's URL, so it neither parses the string nor prints the
+  // handle back into one (each about as costly as the rest of the request set-up).
+  if (spec_.parsed_url) set(CURLOPT_CURLU, spec_.parsed_url->handle());
+  // Never an environment proxy (http_proxy & co.), and no look at no_proxy either: "*" says
+  // no host goes through a proxy, which also spares libcurl two getenv() calls per transfer.
+  set(CURLOPT_PROXY, "");
+  set(CURLOPT_NOPROXY, "*");
   set(CURLOPT_NOSIGNAL, 1L);
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
@@ -323,6 +332,7 @@ bool HttpTransfer::headerLine(std::string_view line) {
     }
     if (head_.status < 200) {  // interim 1xx: discard, the final head follows
       status_seen_ = false;
+      field_seen_ = false;
       head_ = core::ResponseHead{};
       return true;
     }
@@ -356,10 +366,11 @@ bool HttpTransfer::headerLine(std::string_view line) {
     return true;
   }
   if (line.front() == ' ' || line.front() == '\t') {  // obs-fold (RFC 9112 §5.2): join
-    if (head_.headers.empty()) {
+    if (!field_seen_) {
       bad_response_ = true;
       return false;
     }
+    if (field_dropped_) return true;  // the continuation of a field not kept
     auto& last = head_.headers.entries().back().value;
     last += ' ';
     last += core::trimOws(line);
@@ -371,7 +382,13 @@ bool HttpTransfer::headerLine(std::string_view line) {
     bad_response_ = true;
     return false;
   }
-  head_.headers.add(line.substr(0, colon), core::trimOws(line.substr(colon + 1)));
+  const std::string_view name = line.substr(0, colon);
+  field_seen_ = true;
+  const auto& only = spec_.only_response_fields;
+  field_dropped_ = !only.empty() && std::none_of(only.begin(), only.end(), [&](std::string_view f) {
+    return core::iequals(f, name);
+  });
+  if (!field_dropped_) head_.headers.add(name, core::trimOws(line.substr(colon + 1)));
   return true;
 }
 
@@ -472,6 +489,30 @@ FetchPtr startHttpFetch(CurlMulti& multi, HttpFetchSpec spec, ResponseSink& sink
   t->start();
   return t;
 }
+
+// ---- ParsedUrl --------------------------------------------------------------------------------
+
+std::shared_ptr<const ParsedUrl> ParsedUrl::parse(const std::string& url) {
+  CURLU* h = curl_url();
+  if (h == nullptr) return nullptr;
+  // As CURLOPT_URL with CURLOPT_PATH_AS_IS parses it (no dot-segment squashing), schemes
+  // limited to what the transfer allows anyway (CURLOPT_PROTOCOLS_STR).
+  if (curl_url_set(h, CURLUPART_URL, url.c_str(), CURLU_PATH_AS_IS) != CURLUE_OK) {
+    curl_url_cleanup(h);
+    return nullptr;
+  }
+  char* scheme = nullptr;
+  const bool http = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+                    (std::strcmp(scheme, "http") == 0 || std::strcmp(scheme, "https") == 0);
+  curl_free(scheme);
+  if (!http) {
+    curl_url_cleanup(h);
+    return nullptr;
+  }
+  return std::shared_ptr<const ParsedUrl>(new ParsedUrl(url, h));
+}
+
+ParsedUrl::~ParsedUrl() { curl_url_cleanup(static_cast<CURLU*>(handle_)); }
 
 // ---- the http origin --------------------------------------------------------------------------
 

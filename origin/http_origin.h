@@ -14,7 +14,9 @@
 //   malformed or truncated HTTP, empty reply, reset    -> BadResponse
 //   bad URL, out of memory, libcurl refusing the setup -> Internal
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -26,8 +28,31 @@
 namespace portico::origin {
 
 // One upstream HTTP exchange, fully specified (no further header rewriting happens).
+// A URL parsed once by libcurl (a CURLU handle), for an origin that fetches the same URL on
+// every request (a lambda origin's invoke URL): a transfer given it hands libcurl the parsed
+// handle (CURLOPT_CURLU) instead of a string that libcurl would parse and print back again,
+// about a tenth of libcurl's work per request. Immutable once made; shared by the transfers
+// that use it, so it lives as long as the longest of them (a conf reload may drop its maker).
+class ParsedUrl {
+ public:
+  // nullptr when libcurl rejects `url`.
+  static std::shared_ptr<const ParsedUrl> parse(const std::string& url);
+  ~ParsedUrl();
+  ParsedUrl(const ParsedUrl&) = delete;
+  ParsedUrl& operator=(const ParsedUrl&) = delete;
+  const std::string& url() const { return url_; }
+  void* handle() const { return handle_; }  // CURLU*, only read by libcurl (it copies it)
+
+ private:
+  ParsedUrl(std::string url, void* handle) : url_(std::move(url)), handle_(handle) {}
+  std::string url_;
+  void* handle_;
+};
+
 struct HttpFetchSpec {
   std::string url;             // absolute http(s) URL
+  // Optional: `url` already parsed (ParsedUrl::url() == url). Used instead of parsing `url`.
+  std::shared_ptr<const ParsedUrl> parsed_url;
   std::string method = "GET";  // any token; HEAD gets no body
   // Sent as given, in order. libcurl adds Host and the body framing (Content-Length or
   // Transfer-Encoding: chunked); it adds no Accept, Expect or Content-Type of its own.
@@ -50,6 +75,10 @@ struct HttpFetchSpec {
   std::string aws_sigv4;
   std::string aws_access_key;
   std::string aws_secret_key;
+  // The response fields the caller reads (case-insensitive); empty: every field. The others
+  // are checked for shape like the rest of the head, then dropped without being copied (the
+  // lambda origin reads one field of the invoke answer's head).
+  std::span<const std::string_view> only_response_fields;
 };
 
 // Starts `spec` on `multi`. Never null and never calls `sink` synchronously: a setup failure is

@@ -1,10 +1,12 @@
 #include "origin/lambda_origin.h"
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <simdjson.h>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -17,44 +19,93 @@ namespace {
 
 constexpr std::size_t kDeliverChunk = 64 * 1024;
 
-// Multi-valued fields grouped by name, in first-seen order.
-using Groups = std::vector<std::pair<std::string, std::vector<std::string>>>;
+// Multi-valued fields grouped by name, groups in first-seen order, values in arrival order.
+// Flat: one vector of values chained per group and one of groups; names are looked up by a
+// linear scan while there are few and through a hash index past that, so thousands of distinct
+// names (a hostile head or query) cost linear time, not quadratic. Holds views: the names and
+// values must outlive it (decoded query parts are kept in `owned`).
+class FieldGroups {
+ public:
+  explicit FieldGroups(bool case_insensitive) : case_insensitive_(case_insensitive) {}
 
-void addToGroup(Groups& groups, std::string_view name, std::string value, bool case_insensitive) {
-  auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
-    return case_insensitive ? core::iequals(g.first, name) : g.first == name;
-  });
-  if (it == groups.end()) {
-    groups.emplace_back(std::string(name), std::vector<std::string>{std::move(value)});
-  } else {
-    it->second.push_back(std::move(value));
-  }
-}
-
-// {name: last value} and {name: [values]} as members `single` and `multi`, or null both when
-// empty (as API Gateway sends).
-void writeGroups(core::JsonWriter& w, std::string_view single, std::string_view multi,
-                 const Groups& groups) {
-  for (const bool all_values : {false, true}) {
-    w.key(all_values ? multi : single);
-    if (groups.empty()) {
-      w.null();
-      continue;
+  void add(std::string_view name, std::string_view value) {
+    const auto at = static_cast<std::uint32_t>(values_.size());
+    values_.push_back({value, kNone});
+    const std::uint32_t g = find(name);
+    if (g == kNone) {
+      groups_.push_back({name, at, at});
+      if (!index_.empty()) index_.emplace(indexKey(name), static_cast<std::uint32_t>(groups_.size() - 1));
+      else if (groups_.size() > kLinearGroups) buildIndex();
+      return;
     }
-    w.beginObject();
-    for (const auto& [name, values] : groups) {
-      w.key(name);
-      if (!all_values) {
-        w.value(values.back());
+    values_[groups_[g].last].next = at;
+    groups_[g].last = at;
+  }
+  bool empty() const { return groups_.empty(); }
+
+  // {name: last value} and {name: [values]} as members `single` and `multi`, or null both when
+  // empty (as API Gateway sends).
+  void write(core::JsonWriter& w, std::string_view single, std::string_view multi) const {
+    for (const bool all_values : {false, true}) {
+      w.key(all_values ? multi : single);
+      if (groups_.empty()) {
+        w.null();
         continue;
       }
-      w.beginArray();
-      for (const auto& v : values) w.value(v);
-      w.endArray();
+      w.beginObject();
+      for (const Group& g : groups_) {
+        w.key(g.name);
+        if (!all_values) {
+          w.value(values_[g.last].value);
+          continue;
+        }
+        w.beginArray();
+        for (std::uint32_t v = g.first; v != kNone; v = values_[v].next) w.value(values_[v].value);
+        w.endArray();
+      }
+      w.endObject();
     }
-    w.endObject();
   }
-}
+
+  std::deque<std::string> owned;  // storage for values that are not views of the request
+
+ private:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+  static constexpr std::size_t kLinearGroups = 16;
+  struct Group {
+    std::string_view name;
+    std::uint32_t first, last;
+  };
+  struct Value {
+    std::string_view value;
+    std::uint32_t next;  // the group's next value, or kNone
+  };
+
+  std::string indexKey(std::string_view name) const {
+    return case_insensitive_ ? core::toLower(name) : std::string(name);
+  }
+  void buildIndex() {
+    index_.reserve(groups_.size() * 2);
+    for (std::size_t i = 0; i < groups_.size(); ++i)
+      index_.emplace(indexKey(groups_[i].name), static_cast<std::uint32_t>(i));
+  }
+  std::uint32_t find(std::string_view name) const {
+    if (!index_.empty()) {
+      auto it = index_.find(indexKey(name));
+      return it == index_.end() ? kNone : it->second;
+    }
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      const std::string_view g = groups_[i].name;
+      if (case_insensitive_ ? core::iequals(g, name) : g == name) return static_cast<std::uint32_t>(i);
+    }
+    return kNone;
+  }
+
+  bool case_insensitive_;
+  std::vector<Group> groups_;
+  std::vector<Value> values_;
+  std::unordered_map<std::string, std::uint32_t> index_;  // past kLinearGroups names
+};
 
 // {name: value}, or null when absent or empty.
 void writeMap(core::JsonWriter& w, const std::map<std::string, std::string>* map) {
@@ -70,20 +121,19 @@ void writeMap(core::JsonWriter& w, const std::map<std::string, std::string>* map
   w.endObject();
 }
 
-Groups parseQuery(std::string_view query) {
-  Groups out;
+// The query's parameters, percent-decoded (the decoded texts live in out.owned).
+void parseQuery(std::string_view query, FieldGroups& out) {
   while (!query.empty()) {
     std::size_t amp = query.find('&');
     std::string_view part = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (part.empty()) continue;
     std::size_t eq = part.find('=');
-    std::string key = percentDecode(part.substr(0, eq));
-    std::string value =
-        eq == std::string_view::npos ? std::string() : percentDecode(part.substr(eq + 1));
-    addToGroup(out, key, std::move(value), /*case_insensitive=*/false);
+    const std::string& key = out.owned.emplace_back(percentDecode(part.substr(0, eq)));
+    const std::string& value = out.owned.emplace_back(
+        eq == std::string_view::npos ? std::string() : percentDecode(part.substr(eq + 1)));
+    out.add(key, value);
   }
-  return out;
 }
 
 bool isToken(std::string_view s) {
@@ -107,12 +157,14 @@ bool isFieldValue(std::string_view s) {
 // so that no sink call is ever made from inside fetch()/sendBody().
 class LambdaFetch final : public Fetch, public ResponseSink {
  public:
-  LambdaFetch(uv_loop_t* loop, CurlMulti& multi, const conf::LambdaOrigin& cfg, std::string url,
-              OriginRequest request, ResponseSink& sink)
+  LambdaFetch(uv_loop_t* loop, CurlMulti& multi, const conf::LambdaOrigin& cfg,
+              std::shared_ptr<const ParsedUrl> url, std::string unparsed_url, OriginRequest request,
+              ResponseSink& sink)
       : loop_(loop),
         multi_(multi),
         timeout_ms_(cfg.timeout_ms),
         url_(std::move(url)),
+        unparsed_url_(std::move(unparsed_url)),
         request_(std::move(request)),
         sink_(sink) {}
 
@@ -195,10 +247,13 @@ class LambdaFetch final : public Fetch, public ResponseSink {
     body_.clear();
     body_.shrink_to_fit();
     HttpFetchSpec spec;
-    spec.url = url_;
+    spec.url = url_ ? url_->url() : unparsed_url_;
+    spec.parsed_url = url_;
     spec.method = "POST";
+    // X-Amz-Invocation-Type is not sent: RequestResponse is the Invoke API's default.
     spec.headers.add("Content-Type", "application/json");
-    spec.headers.add("X-Amz-Invocation-Type", "RequestResponse");
+    static constexpr std::string_view kInvokeFields[] = {"X-Amz-Function-Error"};
+    spec.only_response_fields = kInvokeFields;
     spec.body = std::move(event);
     // API Gateway's integration timeout covers the whole invocation.
     spec.timeout_ms = timeout_ms_;
@@ -251,7 +306,8 @@ class LambdaFetch final : public Fetch, public ResponseSink {
   uv_loop_t* loop_;
   CurlMulti& multi_;
   std::uint64_t timeout_ms_;
-  std::string url_;
+  std::shared_ptr<const ParsedUrl> url_;  // the invoke URL, parsed (null: libcurl refused it)
+  std::string unparsed_url_;               // ... and then its text
   OriginRequest request_;
   ResponseSink& sink_;
   State state_ = State::Buffering;
@@ -288,9 +344,31 @@ std::string LambdaOriginClient::invokeUrl(const OriginRequest* request) const {
   return joinUrl(endpoint, "/2015-03-31/functions/" + function + "/invocations", "");
 }
 
+std::shared_ptr<const ParsedUrl> LambdaOriginClient::parsedInvokeUrl(const OriginRequest& request) {
+  const bool own = !request.api || (request.api->endpoint.empty() && request.api->function.empty());
+  if (own && default_url_) return default_url_;
+  std::string url = invokeUrl(&request);
+  auto it = parsed_.find(url);
+  if (it != parsed_.end()) return it->second;
+  auto parsed = ParsedUrl::parse(url);
+  // libcurl rejects it (a stage variable made it malformed): not cached; the transfer gets the
+  // text and fails the way a bad URL does.
+  if (!parsed) return nullptr;
+  if (own) {
+    default_url_ = parsed;
+  } else {
+    // One URL per stage that overrides endpoint or function: few. Bounded all the same.
+    if (parsed_.size() >= kMaxParsedUrls) parsed_.clear();
+    parsed_.emplace(std::move(url), parsed);
+  }
+  return parsed;
+}
+
 FetchPtr LambdaOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
-  auto f =
-      std::make_unique<LambdaFetch>(loop_, multi_, cfg_, invokeUrl(&request), std::move(request), sink);
+  auto parsed = parsedInvokeUrl(request);
+  std::string text = parsed ? std::string() : invokeUrl(&request);
+  auto f = std::make_unique<LambdaFetch>(loop_, multi_, cfg_, std::move(parsed), std::move(text),
+                                         std::move(request), sink);
   f->start();
   return f;
 }
@@ -315,10 +393,12 @@ std::string buildProxyEvent(const OriginRequest& request, std::string_view body,
   w.key("httpMethod");
   w.value(h.method);
 
-  Groups headers;
-  for (const auto& e : h.headers) addToGroup(headers, e.name, e.value, /*case_insensitive=*/true);
-  writeGroups(w, "headers", "multiValueHeaders", headers);
-  writeGroups(w, "queryStringParameters", "multiValueQueryStringParameters", parseQuery(h.query));
+  FieldGroups headers(/*case_insensitive=*/true);
+  for (const auto& e : h.headers) headers.add(e.name, e.value);
+  headers.write(w, "headers", "multiValueHeaders");
+  FieldGroups query(/*case_insensitive=*/false);
+  parseQuery(h.query, query);
+  query.write(w, "queryStringParameters", "multiValueQueryStringParameters");
 
   w.key("pathParameters");
   if (api && !api->path_params.empty()) {

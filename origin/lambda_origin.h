@@ -25,12 +25,15 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "conf/config.h"
 #include "origin/curl_multi.h"
+#include "origin/http_origin.h"
 #include "origin/origin_client.h"
 #include "proxy/core/http_message.h"
 
@@ -53,9 +56,15 @@ class LambdaOriginClient : public OriginClient {
   std::string invokeUrl(const OriginRequest* request = nullptr) const;
 
  private:
+  static constexpr std::size_t kMaxParsedUrls = 64;
+  // The invoke URL for `request`, parsed once per distinct URL (null if libcurl rejects it).
+  std::shared_ptr<const ParsedUrl> parsedInvokeUrl(const OriginRequest& request);
+
   uv_loop_t* loop_;
   CurlMulti& multi_;
   conf::LambdaOrigin cfg_;
+  std::shared_ptr<const ParsedUrl> default_url_;  // the origin's own endpoint and function
+  std::unordered_map<std::string, std::shared_ptr<const ParsedUrl>> parsed_;  // stage overrides
 };
 
 // ---- pure helpers (exposed for tests) -------------------------------------------------------

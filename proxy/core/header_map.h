@@ -9,8 +9,18 @@
 
 namespace portico::core {
 
-// ASCII case-insensitive comparison (header names, tokens).
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive comparison (header names, tokens). Inline: it runs for every field
+// lookup, and most calls end at the length check.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (x != y && (x | 0x20) != (y | 0x20)) return false;
+    if (x != y && ((x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+  }
+  return true;
+}
 // Lower-cases ASCII in place / as a copy.
 void toLowerInPlace(std::string& s);
 std::string toLower(std::string_view s);

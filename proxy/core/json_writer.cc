@@ -1,6 +1,7 @@
 #include "proxy/core/json_writer.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace portico::core {
 
@@ -41,15 +42,48 @@ bool isValidUtf8(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// Eight bytes at a time: true when one of them needs more than a copy ('"', '\\', a control
+// character or a non-ASCII byte). SWAR as in simdjson's fallback kernel: a byte b < n shows as
+// the high bit of (b - n) & ~b; equality to c as a byte of (b ^ c) below 1.
+bool wordNeedsWork(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  auto below = [&](std::uint64_t x, std::uint64_t n) { return (x - kOnes * n) & ~x & kHigh; };
+  const std::uint64_t quote = w ^ (kOnes * '"');
+  const std::uint64_t backslash = w ^ (kOnes * '\\');
+  return ((w & kHigh) | below(w, 0x20) | below(quote, 1) | below(backslash, 1)) != 0;
+}
+
+}  // namespace
+
 void appendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
+  const std::size_t n = s.size();
+  // The common case (a header, a path): nothing to escape, one append. The scan goes word by
+  // word and stops at the first word holding a byte that needs attention.
+  std::size_t i = 0;
+  while (i + 8 <= n) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (wordNeedsWork(w)) break;
+    i += 8;
+  }
+  auto plain = [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; };
+  while (i < n && plain(static_cast<unsigned char>(s[i]))) ++i;
+  out.reserve(out.size() + n + 2);
   out += '"';
+  if (i == n) {
+    out.append(s.data(), n);
+    out += '"';
+    return;
+  }
   std::size_t run = 0;  // start of the pending run of bytes copied as they are
   auto flush = [&](std::size_t end) { out.append(s.data() + run, end - run); };
-  for (std::size_t i = 0; i < s.size();) {
+  while (i < n) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+    if (plain(c)) {
       ++i;
       continue;
     }
@@ -80,7 +114,7 @@ void appendJsonString(std::string& out, std::string_view s) {
     }
     run = ++i;
   }
-  flush(s.size());
+  flush(n);
   out += '"';
 }
 
@@ -90,15 +124,15 @@ void JsonWriter::separate() {
     return;
   }
   if (!first_.empty()) {
-    if (!first_.back()) out_ += ',';
-    first_.back() = false;
+    if (first_.back() == 0) out_ += ',';
+    first_.back() = 0;
   }
 }
 
 void JsonWriter::open(char c) {
   separate();
   out_ += c;
-  first_.push_back(true);
+  first_.push_back(1);
 }
 
 void JsonWriter::close(char c) {

@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace portico::core {
 
@@ -55,7 +54,9 @@ class JsonWriter {
   void close(char c);
 
   std::string& out_;
-  std::vector<bool> first_;  // per open container: nothing written in it yet
+  // Per open container, 1 while nothing was written in it yet. A string: up to 15 levels fit
+  // in its inline buffer, so the writer allocates nothing of its own.
+  std::string first_;
   bool after_key_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "proxy/h1/http1_connection.h"
 
+#include <charconv>
 #include <cstring>
 
 #include "proxy/core/clock.h"
@@ -14,9 +15,11 @@ constexpr std::uint64_t kLingerMs = 1000;
 bool statusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
 
 void appendHex(std::string& out, std::size_t n) {
-  char buf[20];
-  int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
-  out.append(buf, static_cast<std::size_t>(len));
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf - 2, n, 16);
+  *r.ptr++ = '\r';
+  *r.ptr++ = '\n';
+  out.append(buf, r.ptr);
 }
 
 }  // namespace

@@ -168,8 +168,9 @@ class LambdaTest(unittest.TestCase):
         self.assertEqual(rc["httpMethod"], "GET")
         self.assertEqual(rc["path"], "/prod/echo/x/y")
         self.assertEqual(rc["identity"]["sourceIp"], "127.0.0.1")
-        self.assertIsInstance(rc["requestId"], str)
-        self.assertTrue(rc["requestId"])
+        # A UUID v4, as API Gateway's.
+        self.assertRegex(rc["requestId"],
+                         r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
         self.assertIsInstance(rc["requestTimeEpoch"], int)
         self.assertLess(abs(rc["requestTimeEpoch"] / 1000.0 - t0), 60)
 

@@ -44,6 +44,45 @@ TEST(JsonString, ReplacesEachInvalidByte) {
   EXPECT_NO_THROW({ auto j = nlohmann::json::parse(out); EXPECT_TRUE(j.is_string()); });
 }
 
+// The word-at-a-time scan must find a byte that needs escaping wherever it sits: at each
+// offset of strings of 1..24 bytes (inside the first word, across words, in the tail), for
+// each kind of such byte. nlohmann::json parses the result back to the expected text.
+TEST(JsonString, EscapesAtEveryOffsetOfTheWordScan) {
+  const std::string specials[] = {"\"", "\\", std::string(1, '\0'), "\x1f", "\x7f",
+                                  "\xc3\xa9", "\xff"};
+  for (std::size_t len = 1; len <= 24; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (const std::string& sp : specials) {
+        std::string in(len, 'a');
+        in.replace(at, 1, sp);
+        std::string expected = in;
+        if (sp == "\xff") expected.replace(at, 1, "\xef\xbf\xbd");  // invalid UTF-8 byte
+        const std::string out = asJson(in);
+        auto j = nlohmann::json::parse(out);
+        ASSERT_EQ(j.get<std::string>(), expected) << "len " << len << " at " << at;
+      }
+    }
+  }
+  EXPECT_EQ(asJson("0123456789abcdefXYZ"), "\"0123456789abcdefXYZ\"");
+  EXPECT_EQ(asJson(""), "\"\"");
+}
+
+// Nesting deeper than the writer's inline bookkeeping still places every comma.
+TEST(JsonWriter, DeepNesting) {
+  std::string out;
+  JsonWriter w(out);
+  for (int i = 0; i < 40; ++i) {
+    w.beginArray();
+    w.value(i);
+  }
+  for (int i = 0; i < 40; ++i) w.endArray();
+  auto j = nlohmann::json::parse(out);
+  for (int i = 0; i < 39; ++i) {
+    ASSERT_EQ(j[0].get<int>(), i);
+    j = j[1];
+  }
+}
+
 TEST(JsonWriter, PlacesCommasInNestedContainers) {
   std::string out;
   JsonWriter w(out);

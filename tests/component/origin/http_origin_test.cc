@@ -411,6 +411,40 @@ TEST_F(HttpOriginTest, InterimResponsesAreDiscarded) {
   EXPECT_EQ(sink.body, "final");
 }
 
+// only_response_fields: the listed fields (any case) reach the sink, folded continuation
+// included; other fields and their continuations are dropped; a malformed field is still a bad
+// response.
+TEST_F(HttpOriginTest, OnlyTheAskedResponseFieldsAreKept) {
+  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) {
+    if (req.target == "/bad") {
+      r.write("HTTP/1.1 200 OK\r\nX-Drop: 1\r\nno colon here\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    r.write("HTTP/1.1 200 OK\r\nX-Drop: a\r\n  folded drop\r\nx-keep: b\r\n  folded keep\r\n"
+            "Content-Length: 2\r\nX-Other: c\r\n\r\nok");
+  });
+  static constexpr std::string_view kFields[] = {"X-Keep"};
+  for (const char* path : {"/good", "/bad"}) {
+    HttpFetchSpec spec;
+    spec.url = s1.url() + path;
+    spec.only_response_fields = kFields;
+    RecordingSink sink;
+    auto f = startHttpFetch(*multi_, std::move(spec), sink);
+    ASSERT_TRUE(waitDone(sink)) << path;
+    if (std::string_view(path) == "/bad") {
+      EXPECT_EQ(sink.error, FetchError::BadResponse);
+      EXPECT_EQ(sink.heads, 0);
+      continue;
+    }
+    EXPECT_EQ(sink.error, FetchError::None);
+    ASSERT_EQ(sink.heads, 1);
+    EXPECT_EQ(sink.head.status, 200);
+    ASSERT_EQ(sink.head.headers.size(), 1u);
+    EXPECT_EQ(sink.header("X-Keep"), "b folded keep");
+    EXPECT_EQ(sink.body, "ok");  // the framing (Content-Length) is libcurl's, kept or not
+  }
+}
+
 TEST_F(HttpOriginTest, NoRedirectFollowingAndNoDecompression) {
   const std::string not_really_gzip("\x1f\x8b\x00\xff binary \x01\x02", 14);
   FixtureServer s1([&](const FixtureRequest& req, FixtureResponder& r) {

@@ -421,6 +421,33 @@ TEST(LambdaHelpers, EventIsValidJsonWhateverTheClientSent) {
   EXPECT_TRUE(ev["stageVariables"].is_null());
 }
 
+// Past a handful of names the grouping switches to a hash index: names still group
+// case-insensitively (headers) or exactly (query), first-seen order kept, last value single.
+TEST(LambdaHelpers, EventGroupsManyNames) {
+  std::string query;
+  auto r = makeRequest("GET", "/p", "");
+  const std::size_t base = r.head.headers.size();  // what makeRequest put there (distinct)
+  for (int i = 0; i < 300; ++i) {
+    r.head.headers.add("X-H" + std::to_string(i), "v" + std::to_string(i));
+    query += "q" + std::to_string(i) + "=" + std::to_string(i) + "&";
+  }
+  r.head.headers.add("x-h7", "again");  // same field as X-H7
+  query += "q7=again&Q7=other";
+  r.head.query = query;
+  json ev = json::parse(buildProxyEvent(r, "", false));
+  ASSERT_EQ(ev["multiValueHeaders"].size(), base + 300);
+  EXPECT_EQ(ev["headers"]["X-H7"], "again");
+  EXPECT_EQ(ev["multiValueHeaders"]["X-H7"], json::array({"v7", "again"}));
+  EXPECT_EQ(ev["headers"]["X-H299"], "v299");
+  EXPECT_EQ(ev["multiValueQueryStringParameters"]["q7"], json::array({"7", "again"}));
+  EXPECT_EQ(ev["queryStringParameters"]["Q7"], "other");
+  EXPECT_EQ(ev["queryStringParameters"].size(), 301u);
+  // First-seen order of the names survives.
+  const std::string text = buildProxyEvent(r, "", false);
+  EXPECT_LT(text.find("\"X-H0\""), text.find("\"X-H1\""));
+  EXPECT_LT(text.find("\"X-H17\""), text.find("\"X-H299\""));
+}
+
 TEST(LambdaHelpers, ResultParsingIsStrict) {
   std::string why;
   auto ok = parseProxyResult(R"({"statusCode":201,"body":"x","body":"y","headers":null})", &why);
