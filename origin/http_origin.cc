@@ -26,7 +26,7 @@ constexpr std::array<std::string_view, 7> kHopByHop = {
     "Trailer",    "Transfer-Encoding", "Upgrade"};
 
 bool safeFieldText(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return !core::hasAnyOf(s, std::string_view("\r\n\0", 3));
 }
 
 FetchError mapCurlResult(int code) {
@@ -289,7 +289,7 @@ bool HttpTransfer::configure() {
       header_list_ = next;
   };
   for (const auto& e : spec_.headers) {
-    if (e.name.empty() || e.name.find_first_of(": \t") != std::string::npos) continue;
+    if (e.name.empty() || core::hasAnyOf(e.name, ": \t")) continue;
     if (!safeFieldText(e.name) || !safeFieldText(e.value)) continue;
     // "Name;" is libcurl's spelling of an empty field ("Name:" would delete the field).
     append(e.value.empty() ? e.name + ";" : e.name + ": " + e.value);
@@ -378,7 +378,7 @@ bool HttpTransfer::headerLine(std::string_view line) {
   }
   std::size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0 ||
-      line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
+      core::hasAnyOf(line.substr(0, colon), " \t")) {
     bad_response_ = true;
     return false;
   }

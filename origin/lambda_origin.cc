@@ -42,6 +42,10 @@ class FieldGroups {
     groups_[g].last = at;
   }
   bool empty() const { return groups_.empty(); }
+  void reserve(std::size_t fields) {
+    groups_.reserve(fields);
+    values_.reserve(fields);
+  }
 
   // {name: last value} and {name: [values]} as members `single` and `multi`, or null both when
   // empty (as API Gateway sends).
@@ -145,7 +149,7 @@ bool isToken(std::string_view s) {
 }
 
 bool isFieldValue(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return !core::hasAnyOf(s, std::string_view("\r\n\0", 3));
 }
 
 // One invocation. Lifecycle (state_):
@@ -394,6 +398,7 @@ std::string buildProxyEvent(const OriginRequest& request, std::string_view body,
   w.value(h.method);
 
   FieldGroups headers(/*case_insensitive=*/true);
+  headers.reserve(h.headers.size());
   for (const auto& e : h.headers) headers.add(e.name, e.value);
   headers.write(w, "headers", "multiValueHeaders");
   FieldGroups query(/*case_insensitive=*/false);

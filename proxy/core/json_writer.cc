@@ -56,13 +56,11 @@ bool wordNeedsWork(std::uint64_t w) {
   return ((w & kHigh) | below(w, 0x20) | below(quote, 1) | below(backslash, 1)) != 0;
 }
 
-}  // namespace
+bool plainByte(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; }
 
-void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
+// How many leading bytes of `s` go into a JSON string as they are.
+std::size_t plainPrefix(std::string_view s) {
   const std::size_t n = s.size();
-  // The common case (a header, a path): nothing to escape, one append. The scan goes word by
-  // word and stops at the first word holding a byte that needs attention.
   std::size_t i = 0;
   while (i + 8 <= n) {
     std::uint64_t w;
@@ -70,20 +68,40 @@ void appendJsonString(std::string& out, std::string_view s) {
     if (wordNeedsWork(w)) break;
     i += 8;
   }
-  auto plain = [](unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; };
-  while (i < n && plain(static_cast<unsigned char>(s[i]))) ++i;
-  out.reserve(out.size() + n + 2);
+  while (i < n && plainByte(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+void appendEscaped(std::string& out, std::string_view s, std::size_t i, char suffix);
+
+// `s` quoted, then `suffix` if not NUL. The common case (a header, a path, a member name):
+// nothing to escape, one resize and one copy.
+void appendQuoted(std::string& out, std::string_view s, char suffix) {
+  const std::size_t n = s.size();
+  const std::size_t i = plainPrefix(s);
+  if (i != n) return appendEscaped(out, s, i, suffix);
+  const std::size_t at = out.size();
+  out.resize(at + n + (suffix != '\0' ? 3 : 2));
+  char* p = out.data() + at;
+  *p++ = '"';
+  std::memcpy(p, s.data(), n);
+  p += n;
+  *p++ = '"';
+  if (suffix != '\0') *p = suffix;
+}
+
+// appendQuoted's slow path: s[i] needs escaping or a UTF-8 check (kept out of line so that the
+// fast path stays a leaf with a short prologue).
+[[gnu::noinline]] void appendEscaped(std::string& out, std::string_view s, std::size_t i, char suffix) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::size_t n = s.size();
+  out.reserve(out.size() + n + 3);
   out += '"';
-  if (i == n) {
-    out.append(s.data(), n);
-    out += '"';
-    return;
-  }
   std::size_t run = 0;  // start of the pending run of bytes copied as they are
   auto flush = [&](std::size_t end) { out.append(s.data() + run, end - run); };
   while (i < n) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (plain(c)) {
+    if (plainByte(c)) {
       ++i;
       continue;
     }
@@ -116,7 +134,12 @@ void appendJsonString(std::string& out, std::string_view s) {
   }
   flush(n);
   out += '"';
+  if (suffix != '\0') out += suffix;
 }
+
+}  // namespace
+
+void appendJsonString(std::string& out, std::string_view s) { appendQuoted(out, s, '\0'); }
 
 void JsonWriter::separate() {
   if (after_key_) {
@@ -142,8 +165,7 @@ void JsonWriter::close(char c) {
 
 void JsonWriter::key(std::string_view name) {
   separate();
-  appendJsonString(out_, name);
-  out_ += ':';
+  appendQuoted(out_, name, ':');
   after_key_ = true;
 }
 

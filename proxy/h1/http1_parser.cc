@@ -119,7 +119,7 @@ int Http1Parser::onHeaderValueComplete(llhttp_t* p) {
   Http1Parser* s = self(p);
   // RFC 9112 §5.2: obsolete line folding is rejected, never unfolded (a folded
   // Transfer-Encoding is a classic smuggling vector).
-  if (s->value_.find_first_of("\r\n") != std::string::npos) {
+  if (core::hasAnyOf(s->value_, "\r\n")) {
     return s->fail(400, "obsolete line folding in a header field");
   }
   s->head_.headers.add(s->field_, core::trimOws(s->value_));
