@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "proxy/core/header_map.h"
+
 namespace portico::core {
 
 void Histogram::observe(double seconds) {
@@ -121,8 +123,11 @@ std::uint64_t MetricsRegistry::sum(std::string_view family, std::string_view lab
 }
 
 std::string promEscape(std::string_view v) {
+  // Names from the conf rarely hold anything to escape: then one copy (this runs for every
+  // request's metric labels).
+  if (!hasAnyOf(v, "\\\"\n")) return std::string(v);
   std::string out;
-  out.reserve(v.size());
+  out.reserve(v.size() + 2);
   for (char c : v) {
     if (c == '\\' || c == '"') {
       out += '\\';

@@ -312,8 +312,12 @@ bool RequestPipeline::prepareApiRequest() {
   return true;
 }
 
-std::string RequestPipeline::apiLabels() const {
-  return "api=\"" + core::promEscape(name_) + "\",stage=\"" + core::promEscape(stage_) + "\"";
+const std::string& RequestPipeline::apiLabels() const {
+  // Made once per request (name_ and stage_ are set by then): two or three metrics use it.
+  if (api_labels_.empty()) {
+    api_labels_ = "api=\"" + core::promEscape(name_) + "\",stage=\"" + core::promEscape(stage_) + "\"";
+  }
+  return api_labels_;
 }
 
 // API Gateway's stage cache: the key is method + stage + resource + the route's cache_key

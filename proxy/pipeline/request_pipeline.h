@@ -75,7 +75,7 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   // Builds cache_request_ for an API route (event fields, stage variables); false (fetch_error_
   // set) when a stage variable is missing.
   bool prepareApiRequest();
-  std::string apiLabels() const;                       // api="..",stage=".." (metrics)
+  const std::string& apiLabels() const;                // api="..",stage=".." (metrics)
   void respondNoContent(const core::HeaderMap* extra);
   void startFetch(std::string_view origin_name, origin::OriginRequest request);
   void startErrorPage();
@@ -149,6 +149,7 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   std::string kind_ = "none";
   std::string name_;
   std::string stage_;
+  mutable std::string api_labels_;  // apiLabels(), once made
   std::string fetch_error_;
   std::string cache_status_ = "bypass";
 
