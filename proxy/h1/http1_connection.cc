@@ -14,6 +14,12 @@ constexpr std::uint64_t kLingerMs = 1000;
 
 bool statusHasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
 
+void appendDecimal(std::string& out, std::uint64_t n) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, r.ptr);
+}
+
 void appendHex(std::string& out, std::size_t n) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf - 2, n, 16);
@@ -229,8 +235,8 @@ void Http1Connection::sendHead(core::ResponseHead head,
   const bool hsts = settings_.hsts_max_age_s > 0 && transport_->tls() != nullptr;
   std::string& o = out_;
   o.reserve(o.size() + 256 + head.headers.byteSize() + head.headers.size() * 4);
-  o.append("HTTP/1.1 ");
-  o.append(std::to_string(head.status));
+  o.append("HTTP/1.1 ", 9);
+  appendDecimal(o, static_cast<std::uint64_t>(head.status));
   o.push_back(' ');
   o.append(head.reason.empty() ? core::reasonPhrase(head.status) : std::string_view(head.reason));
   o.append("\r\n");
@@ -243,9 +249,9 @@ void Http1Connection::sendHead(core::ResponseHead head,
       continue;
     }
     o.append(n);
-    o.append(": ");
+    o.append(": ", 2);
     o.append(e.value);
-    o.append("\r\n");
+    o.append("\r\n", 2);
   }
   o.append("Date: ");
   o.append(core::cachedHttpDate(core::toUnixSeconds(core::SystemClock::instance().wallNow())));
@@ -255,9 +261,9 @@ void Http1Connection::sendHead(core::ResponseHead head,
     transport_->setCork(true);
   }
   if (content_length && !no_body_status_) {
-    o.append("Content-Length: ");
-    o.append(std::to_string(*content_length));
-    o.append("\r\n");
+    o.append("Content-Length: ", 16);
+    appendDecimal(o, *content_length);
+    o.append("\r\n", 2);
   } else if (chunked_out_) {
     o.append("Transfer-Encoding: chunked\r\n");
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 namespace portico::proxy {
 namespace {
@@ -141,12 +142,32 @@ int Http1Parser::validateHead(RequestFraming& framing) {
   if (!core::splitTarget(h.target, h.path, h.query, &authority)) {
     return fail(400, "invalid request target");
   }
-  auto hosts = h.headers.getAll("host");
-  if (hosts.size() > 1) return fail(400, "several Host fields");
-  if (hosts.empty() && h.http_minor >= 1 && authority.empty()) return fail(400, "missing Host");
-  std::string_view host_value = !authority.empty() ? std::string_view(authority)
-                                : hosts.empty()      ? std::string_view()
-                                                     : hosts.front();
+  // The fields framing depends on, in one pass over the head.
+  std::string_view host_first, te_first, cl_first;
+  std::optional<std::string_view> expect;
+  std::size_t hosts = 0, tes = 0, cls = 0;
+  for (const auto& e : h.headers) {
+    const std::string& n = e.name;
+    switch (n.size()) {
+      case 4:
+        if (core::iequals(n, "host") && hosts++ == 0) host_first = e.value;
+        break;
+      case 6:
+        if (!expect && core::iequals(n, "expect")) expect = e.value;
+        break;
+      case 14:
+        if (core::iequals(n, "content-length") && cls++ == 0) cl_first = e.value;
+        break;
+      case 17:
+        if (core::iequals(n, "transfer-encoding") && tes++ == 0) te_first = e.value;
+        break;
+      default:
+        break;
+    }
+  }
+  if (hosts > 1) return fail(400, "several Host fields");
+  if (hosts == 0 && h.http_minor >= 1 && authority.empty()) return fail(400, "missing Host");
+  std::string_view host_value = !authority.empty() ? std::string_view(authority) : host_first;
   if (!host_value.empty()) {
     h.authority = core::normalizeHost(host_value);
     if (h.authority.empty()) return fail(400, "invalid Host");
@@ -154,20 +175,19 @@ int Http1Parser::validateHead(RequestFraming& framing) {
 
   // RFC 9112 §6.3: Transfer-Encoding and Content-Length must not both be present, Content-Length
   // must be one valid number, and a request's transfer coding must end in (and here: be) chunked.
-  auto te = h.headers.getJoined("transfer-encoding");
-  auto cls = h.headers.getAll("content-length");
-  if (te && !cls.empty()) return fail(400, "both Transfer-Encoding and Content-Length");
+  if (tes > 0 && cls > 0) return fail(400, "both Transfer-Encoding and Content-Length");
   // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-  if (te && h.http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-  if (te) {
-    if (!core::iequals(core::trimOws(*te), "chunked")) {
+  if (tes > 0 && h.http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (tes > 0) {
+    // Several fields make a list of codings ("chunked, chunked" included): never just chunked.
+    if (tes > 1 || !core::iequals(core::trimOws(te_first), "chunked")) {
       return fail(400, "unsupported Transfer-Encoding");
     }
     framing.chunked = true;
     framing.has_body = true;
-  } else if (!cls.empty()) {
-    if (cls.size() > 1) return fail(400, "several Content-Length fields");
-    std::string_view v = cls.front();
+  } else if (cls > 0) {
+    if (cls > 1) return fail(400, "several Content-Length fields");
+    std::string_view v = cl_first;
     std::uint64_t n = 0;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (v.empty() || ec != std::errc() || ptr != v.data() + v.size()) {
@@ -178,7 +198,7 @@ int Http1Parser::validateHead(RequestFraming& framing) {
     if (n > limits_.max_body_bytes) return fail(413, "request body too large");
   }
   framing.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
-  if (auto expect = h.headers.get("expect")) {
+  if (expect) {
     if (!core::iequals(*expect, "100-continue")) return fail(417, "unsupported expectation");
     framing.expect_continue = h.http_minor >= 1;
   }

@@ -1,5 +1,6 @@
 #include "proxy/pipeline/request_pipeline.h"
 
+#include <algorithm>
 #include <cassert>
 #include <charconv>
 #include <cstdlib>
@@ -49,8 +50,6 @@ core::WallTime wallNow() { return core::SystemClock::instance().wallNow(); }
 constexpr std::uint64_t kFollowerWaitMs = 30000;
 // Lookups per request: the first, plus re-lookups after a leader finished.
 constexpr int kMaxLookups = 3;
-
-std::string statusClass(int status) { return std::to_string(status / 100) + "xx"; }
 
 // The raw (still percent-encoded) path after the first segment: "/prod/a/b" -> "/a/b".
 std::string stripFirstSegment(std::string_view path) {
@@ -191,11 +190,15 @@ void RequestPipeline::routeApi() {
   const conf::Stage& stage = *match_.stage;
   if (route.mock) {
     core::HeaderMap headers;
-    for (const auto& [k, v] : route.mock->headers) headers.add(k, v);
-    std::string type = headers.get("content-type") ? std::string(*headers.get("content-type"))
-                                                   : "application/json";
-    headers.remove("content-type");
-    respond(route.mock->status, type, route.mock->body, &headers);
+    std::optional<std::string_view> type;
+    for (const auto& [k, v] : route.mock->headers) {
+      if (core::iequals(k, "content-type")) {
+        if (!type) type = v;
+      } else {
+        headers.add(k, v);
+      }
+    }
+    respond(route.mock->status, type.value_or("application/json"), route.mock->body, &headers);
     return;
   }
   const ApiTables& tables = *view_->snapshot->api;
@@ -614,8 +617,8 @@ void RequestPipeline::respondOriginError(origin::FetchError error) {
 
 // ---- local answers ----------------------------------------------------------------------------
 
-void RequestPipeline::respond(int status, std::string_view content_type, std::string body,
-                              const core::HeaderMap* extra) {
+void RequestPipeline::respond(int status, std::string_view content_type, std::string_view body,
+                              core::HeaderMap* extra) {
   if (phase_ != Phase::Route) {
     transition(Phase::Route, Phase::Respond);  // asserts: reports the wrong phase
   }
@@ -623,9 +626,7 @@ void RequestPipeline::respond(int status, std::string_view content_type, std::st
   status_ = status;
   core::ResponseHead head;
   head.status = status;
-  if (extra) {
-    for (const auto& e : *extra) head.headers.add(e.name, e.value);
-  }
+  if (extra) head.headers = std::move(*extra);
   for (const auto& e : api_headers_) head.headers.add(e.name, e.value);
   head.headers.add("Content-Type", content_type);
   body_out_ += body.size();
@@ -1214,9 +1215,17 @@ void RequestPipeline::finish() {
   const core::RequestHead& req = ex_.request();
   double duration = msSince(started_, core::SystemClock::instance().monoNow());
   int status = status_ ? status_ : 499;  // 499: the client went away before an answer (nginx)
-  std::string labels = "kind=\"" + kind_ + "\",name=\"" + core::promEscape(name_) +
-                       "\",stage=\"" + core::promEscape(stage_) + "\",code=\"" +
-                       statusClass(status) + "\"";
+  std::string labels;
+  labels.reserve(48 + kind_.size() + name_.size() + stage_.size());
+  labels += "kind=\"";
+  labels += kind_;
+  labels += "\",name=\"";
+  labels += core::promEscape(name_);
+  labels += "\",stage=\"";
+  labels += core::promEscape(stage_);
+  labels += "\",code=\"";
+  labels += static_cast<char>('0' + std::clamp(status / 100, 0, 9));
+  labels += "xx\"";
   ctx_.metrics().counter("portico_requests_total", labels)->add();
   const auto& log = view_->snapshot->access_log;
   if (!log || !log->enabled()) return;

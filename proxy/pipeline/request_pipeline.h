@@ -79,8 +79,9 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
   void respondNoContent(const core::HeaderMap* extra);
   void startFetch(std::string_view origin_name, origin::OriginRequest request);
   void startErrorPage();
-  void respond(int status, std::string_view content_type, std::string body,
-               const core::HeaderMap* extra = nullptr);
+  // `extra` (moved from) opens the head; the api's CORS headers and Content-Type follow.
+  void respond(int status, std::string_view content_type, std::string_view body,
+               core::HeaderMap* extra = nullptr);
   void respondApiError(int status, std::string_view message, std::string_view error_type);
   void respondOriginError(origin::FetchError error);
   void sendOriginHead(core::ResponseHead head);
