@@ -199,6 +199,12 @@ bool matchResourceTemplate(std::string_view tmpl, std::string_view path,
 }
 
 bool percentDecode(std::string_view in, std::string& out) {
+  // Most paths carry no escape: then a NUL check and one copy.
+  if (in.find('%') == std::string_view::npos) {
+    if (in.find('\0') != std::string_view::npos) return false;
+    out.assign(in.data(), in.size());
+    return true;
+  }
   std::string r;
   r.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
