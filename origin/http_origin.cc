@@ -514,48 +514,16 @@ std::shared_ptr<const ParsedUrl> ParsedUrl::parse(const std::string& url) {
 
 ParsedUrl::~ParsedUrl() { curl_url_cleanup(static_cast<CURLU*>(handle_)); }
 
-std::shared_ptr<const ParsedUrl> ParsedUrl::withPathAndQuery(std::string url, const std::string& path,
-                                                             const std::string& query) const {
-  CURLU* h = curl_url_dup(static_cast<CURLU*>(handle_));
-  if (h == nullptr) return nullptr;
-  // Flags 0: stored as given (no encoding, no dot-segment removal), as CURLOPT_PATH_AS_IS
-  // forwards a parsed URL's path.
-  if (curl_url_set(h, CURLUPART_PATH, path.c_str(), 0) != CURLUE_OK ||
-      curl_url_set(h, CURLUPART_QUERY, query.empty() ? nullptr : query.c_str(), 0) != CURLUE_OK) {
-    curl_url_cleanup(h);
-    return nullptr;
-  }
-  return std::shared_ptr<const ParsedUrl>(new ParsedUrl(std::move(url), h));
-}
-
 // ---- the http origin --------------------------------------------------------------------------
 
 HttpOriginClient::HttpOriginClient(CurlMulti& multi, conf::HttpOrigin cfg)
-    : multi_(multi), cfg_(std::move(cfg)) {
-  // "http://host:port/base/" -> "http://host:port" and "/base".
-  std::string_view e = cfg_.endpoint;
-  const std::size_t scheme_end = e.find("://");
-  if (scheme_end == std::string_view::npos) return;
-  const std::size_t path_at = e.find('/', scheme_end + 3);
-  std::string_view path = path_at == std::string_view::npos ? std::string_view() : e.substr(path_at);
-  if (path.find_first_of("?#") != std::string_view::npos) return;  // not a plain base: parse per request
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  endpoint_path_ = std::string(path);
-  endpoint_authority_ = ParsedUrl::parse(std::string(e.substr(0, path_at)));
-}
+    : multi_(multi), cfg_(std::move(cfg)) {}
 
 FetchPtr HttpOriginClient::fetch(OriginRequest request, ResponseSink& sink) {
   HttpFetchSpec spec;
   const bool stage_endpoint = request.api && !request.api->endpoint.empty();
   spec.url = joinUrl(stage_endpoint ? request.api->endpoint : cfg_.endpoint, request.path,
                      request.head.query);
-  if (!stage_endpoint && endpoint_authority_) {
-    // joinUrl's path part: the endpoint's path, then exactly one '/', then the request path.
-    std::string path = endpoint_path_;
-    if (request.path.empty() || request.path.front() != '/') path += '/';
-    path += request.path;
-    spec.parsed_url = endpoint_authority_->withPathAndQuery(spec.url, path, request.head.query);
-  }
   spec.method = request.head.method;
   spec.headers = forwardedRequestHeaders(request.head);
   spec.has_body = request.has_body;

@@ -37,12 +37,6 @@ class ParsedUrl {
  public:
   // nullptr when libcurl rejects `url`.
   static std::shared_ptr<const ParsedUrl> parse(const std::string& url);
-  // This URL's scheme and authority with `path` (percent-encoded, starting with '/') and
-  // `query` (without '?'; empty: none) in place of its own: two strings copied into a copy of
-  // the parsed handle, no parse. `url` is the text of the result (joinUrl of the same parts).
-  // nullptr if libcurl cannot make it.
-  std::shared_ptr<const ParsedUrl> withPathAndQuery(std::string url, const std::string& path,
-                                                    const std::string& query) const;
   ~ParsedUrl();
   ParsedUrl(const ParsedUrl&) = delete;
   ParsedUrl& operator=(const ParsedUrl&) = delete;
@@ -106,11 +100,6 @@ class HttpOriginClient : public OriginClient {
  private:
   CurlMulti& multi_;
   conf::HttpOrigin cfg_;
-  // The endpoint split for ParsedUrl::withPathAndQuery: scheme://authority parsed once (null
-  // if libcurl rejects it: then each request's URL text is parsed), and the endpoint's own path
-  // without its trailing '/'.
-  std::shared_ptr<const ParsedUrl> endpoint_authority_;
-  std::string endpoint_path_;
 };
 
 // ---- pure helpers (exposed for tests) -------------------------------------------------------
