@@ -426,14 +426,8 @@ void RequestPipeline::onWritable() {
 
 void RequestPipeline::onOriginHead(core::ResponseHead head) {
   if (ignore_origin_) return;
+  // Timed here; recorded in finish(), once the answer is on its way (off the latency path).
   if (!origin_ms_) origin_ms_ = msSince(fetch_started_, core::SystemClock::instance().monoNow());
-  ctx_.metrics()
-      .histogram("portico_origin_duration_seconds",
-                 "origin=\"" + core::promEscape(origin_name_) + "\"")
-      ->observe(*origin_ms_ / 1000.0);
-  if (kind_ == "api") {
-    ctx_.metrics().histogram("portico_api_function_duration_seconds", apiLabels())->observe(*origin_ms_ / 1000.0);
-  }
   if (phase_ == Phase::Fetch) invalidateAfterUnsafe(head);
   if (phase_ == Phase::Fetch && match_.kind == conf::RouteKind::Site &&
       (ex_.request().method == "GET" || ex_.request().method == "HEAD")) {
@@ -1227,6 +1221,17 @@ void RequestPipeline::finish() {
   labels += static_cast<char>('0' + std::clamp(status / 100, 0, 9));
   labels += "xx\"";
   ctx_.metrics().counter("portico_requests_total", labels)->add();
+  if (origin_ms_) {
+    ctx_.metrics()
+        .histogram("portico_origin_duration_seconds",
+                   "origin=\"" + core::promEscape(origin_name_) + "\"")
+        ->observe(*origin_ms_ / 1000.0);
+    if (kind_ == "api") {
+      ctx_.metrics()
+          .histogram("portico_api_function_duration_seconds", apiLabels())
+          ->observe(*origin_ms_ / 1000.0);
+    }
+  }
   const auto& log = view_->snapshot->access_log;
   if (!log || !log->enabled()) return;
   std::string route = kind_ == "none" ? "" : kind_ + ":" + name_;
