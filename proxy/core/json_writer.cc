@@ -84,7 +84,7 @@ void appendQuoted(std::string& out, std::string_view s, char suffix) {
   out.resize(at + n + (suffix != '\0' ? 3 : 2));
   char* p = out.data() + at;
   *p++ = '"';
-  std::memcpy(p, s.data(), n);
+  if (n != 0) std::memcpy(p, s.data(), n);  // an empty view may have a null data()
   p += n;
   *p++ = '"';
   if (suffix != '\0') *p = suffix;

@@ -37,6 +37,7 @@
 #include "origin/origin_client.h"
 #include "proxy/core/clock.h"
 #include "proxy/core/uv_util.h"
+#include "proxy/core/block_cache.h"
 #include "proxy/h1/http1_connection.h"
 #include "proxy/pipeline/cache_fill.h"
 #include "proxy/pipeline/edge_compression.h"
@@ -49,6 +50,12 @@ class RequestPipeline final : public RequestHandler, private origin::ResponseSin
  public:
   RequestPipeline(PipelineContext& ctx, Exchange& exchange, const RequestFraming& framing);
   ~RequestPipeline() override;  // cancels the fetch, writes the access-log line and metrics
+
+  // One per request and above malloc's thread cache: its memory is recycled per thread.
+  static void* operator new(std::size_t n) { return core::BlockCache<RequestPipeline>::take(n); }
+  static void operator delete(void* p, std::size_t n) noexcept {
+    core::BlockCache<RequestPipeline>::give(p, n);
+  }
 
   // Routes the request and starts answering it. Called once, right after construction.
   void start();
