@@ -27,7 +27,6 @@
 
 namespace portico::origin {
 
-// One upstream HTTP exchange, fully specified (no further header rewriting happens).
 // A URL parsed once by libcurl (a CURLU handle), for an origin that fetches the same URL on
 // every request (a lambda origin's invoke URL): a transfer given it hands libcurl the parsed
 // handle (CURLOPT_CURLU) instead of a string that libcurl would parse and print back again,
@@ -49,6 +48,7 @@ class ParsedUrl {
   void* handle_;
 };
 
+// One upstream HTTP exchange, fully specified (no further header rewriting happens).
 struct HttpFetchSpec {
   std::string url;             // absolute http(s) URL
   // Optional: `url` already parsed (ParsedUrl::url() == url). Used instead of parsing `url`.
