@@ -44,9 +44,16 @@ void DeferQueue::runAll() {
 
 // Runs what is queued now; what those functions queue waits for the next batch.
 void DeferQueue::runBatch() {
-  std::vector<std::function<void()>> batch;
+  // The queue's storage changes hands with a spare of the last batch's, so neither side
+  // allocates per batch (one batch or more per request). A nested runBatch() (runAll() from a
+  // deferred function) finds no spare and simply allocates.
+  std::vector<std::function<void()>> batch = std::move(spare_);
+  spare_ = {};
+  batch.clear();
   batch.swap(queue_);
   for (auto& fn : batch) fn();
+  batch.clear();
+  if (batch.capacity() > spare_.capacity()) spare_ = std::move(batch);
 }
 
 void DeferQueue::onIdle(uv_idle_t* idle) {

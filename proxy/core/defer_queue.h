@@ -35,6 +35,7 @@ class DeferQueue {
   uv_check_t* check_;      // runs what the poll phase's callbacks deferred
   bool in_poll_ = false;   // between prepare and check: I/O callbacks are running
   std::vector<std::function<void()>> queue_;
+  std::vector<std::function<void()>> spare_;  // an empty vector with capacity, for runBatch()
 };
 
 }  // namespace portico::core

@@ -90,5 +90,33 @@ TEST_F(DeferQueueTest, IdleQueueDoesNotKeepTheLoopAlive) {
   EXPECT_EQ(ran, 1);
 }
 
+// Batches reuse their storage: functions run in order, what a function defers waits for the
+// next batch, and a runAll() from inside a deferred function (a nested batch) runs what is
+// queued without disturbing the batch around it.
+TEST_F(DeferQueueTest, BatchesKeepOrderAcrossReuseAndNesting) {
+  DeferQueue q(&loop_);
+  std::string log;
+  for (int round = 0; round < 3; ++round) {
+    q.defer([&] {
+      log += 'a';
+      q.defer([&] { log += 'c'; });  // next batch
+    });
+    q.defer([&] { log += 'b'; });
+    q.runAll();
+    log += '|';
+  }
+  EXPECT_EQ(log, "abc|abc|abc|");
+  log.clear();
+  q.defer([&] {
+    log += '1';
+    q.defer([&] { log += '3'; });
+    q.runAll();  // nested: runs '3' now
+    log += '4';
+  });
+  q.defer([&] { log += '5'; });
+  q.runAll();
+  EXPECT_EQ(log, "1345");
+}
+
 }  // namespace
 }  // namespace portico::core
