@@ -22,6 +22,7 @@ struct CurlMulti::Watcher {
   int fd = -1;
   CurlMulti* owner = nullptr;
   bool started = false;  // uv_poll_start'ed: the fd is registered with the loop's epoll
+  int events = 0;        // ... for these UV_READABLE / UV_WRITABLE bits
   bool dormant = false;  // parked but still started (libcurl does not watch the fd now)
 };
 
@@ -277,9 +278,14 @@ void CurlMulti::watchSocket(int fd, int what, void* /*socketp*/) {
     (void)pos;
     (void)inserted;
   }
-  // libuv makes no syscall when a started handle keeps its events.
+  // libuv 1.44's uv_poll_start always stops the handle first, which takes the fd out of epoll
+  // (EPOLL_CTL_DEL) for the next turn to put it back (ADD): skipped when a started handle keeps
+  // its events, which is every transfer on a connection that was parked (two syscalls each).
+  if (w->started && w->events == events) return;
   uv_poll_start(&w->poll, events, &CurlMultiCallbacks::onPoll);
+  ++poll_starts_;
   w->started = true;
+  w->events = events;
 }
 
 std::size_t CurlMulti::dormantWatchers() const {
@@ -290,6 +296,7 @@ std::size_t CurlMulti::dormantWatchers() const {
 void CurlMulti::stopWatcher(Watcher* w) {
   if (w->started) uv_poll_stop(&w->poll);
   w->started = false;
+  w->events = 0;
   w->dormant = false;
 }
 

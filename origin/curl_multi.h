@@ -101,6 +101,8 @@ class CurlMulti {
   // most kMaxParkedWatchers. Those of open sockets stay registered with epoll (dormant).
   std::size_t parkedWatchers() const { return parked_.size(); }
   std::size_t dormantWatchers() const;  // parked and still registered with epoll
+  // uv_poll_start calls so far (for tests: each one costs libuv an epoll_ctl DEL and ADD).
+  std::size_t pollStarts() const { return poll_starts_; }
   static constexpr std::size_t kMaxParkedWatchers = 128;
 
   // Upper bound of idle keep-alive connections kept in the cache (CURLMOPT_MAXCONNECTS).
@@ -151,6 +153,7 @@ class CurlMulti {
   std::deque<CurlTransfer*> pending_;  // nullptr: unscheduled after queueing
   std::vector<void*> easy_pool_;       // idle CURL* handles, already reset
   std::size_t active_ = 0;
+  std::size_t poll_starts_ = 0;
   bool in_action_ = false;
   bool dispatching_ = false;
 };

@@ -307,6 +307,29 @@ TEST_F(HttpOriginTest, KeepAliveReusesTheParkedWatcher) {
   EXPECT_EQ(s1.connectionCount(), 1u);
 }
 
+TEST_F(HttpOriginTest, PooledConnectionIsWatchedWithoutRestartingItsHandle) {
+  // The answer comes late, so every transfer waits for it through the loop (libcurl asks to
+  // watch the pooled fd for reading again). The parked handle already watches exactly that:
+  // it is not restarted (uv_poll_start would take the fd out of epoll and put it back).
+  FixtureServer s1([](const FixtureRequest& req, FixtureResponder& r) {
+    r.sleep(20ms);
+    r.reply(200, {}, req.target);
+  });
+  auto c = client(s1.url());
+  std::size_t starts_after_first = 0;
+  for (int i = 0; i < 4; ++i) {
+    RecordingSink sink;
+    auto f = startFetch(c, makeRequest("GET", "/late" + std::to_string(i)), sink);
+    ASSERT_TRUE(waitDone(sink));
+    EXPECT_EQ(sink.error, FetchError::None);
+    EXPECT_EQ(sink.body, "/late" + std::to_string(i));
+    if (i == 0) starts_after_first = multi_->pollStarts();
+  }
+  EXPECT_GE(starts_after_first, 1u);
+  EXPECT_EQ(multi_->pollStarts(), starts_after_first);
+  EXPECT_EQ(s1.connectionCount(), 1u);
+}
+
 TEST_F(HttpOriginTest, DormantWatcherStopsWhenTheIdleConnectionCloses) {
   // The upstream closes the connection after its answer without announcing it: the pooled
   // connection's fd turns readable (EOF) while nobody watches it. Its dormant handle is stopped
