@@ -171,15 +171,21 @@ int TcpTransport::sendFile(std::string& data, int fd, std::uint64_t offset, std:
       uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &sock) != 0) {
     return writeWithBody(data, body, std::move(keep));
   }
-  auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
   if (!data.empty()) {
-    uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
-    int n = uv_try_write(stream, &b, 1);
-    if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+    // MSG_MORE: the head waits in the socket for the body's first pages, so head and body
+    // leave in the same segments. A separate write of the head cost a segment of its own (and
+    // over loopback its whole receive path, and a wake-up of the client for a few hundred
+    // bytes): 12% of the CPU of a 256 KiB hit. sendfile() below ends without MSG_MORE (it is
+    // asked for the whole body), and so does any write that queues a rest, which pushes it.
+    ssize_t n;
+    do {
+      n = ::send(sock, data.data(), data.size(), MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       data.clear();
-      return n;
+      return uv_translate_sys_error(errno);
     }
-    if (n < static_cast<int>(data.size())) {  // the socket is full already: queue the rest
+    if (n < static_cast<ssize_t>(data.size())) {  // the socket is full already: queue the rest
       data.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
       return writeWithBody(data, body, std::move(keep));
     }
