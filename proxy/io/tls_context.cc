@@ -287,8 +287,8 @@ std::shared_ptr<const TlsContext> TlsContext::create(const conf::Config& config,
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
-    // Idle connections hold no 16 KiB record buffers (nginx does the same).
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // No SSL_MODE_RELEASE_BUFFERS: TlsTransport gives the record buffers back once a
+    // connection has been idle for a while, not after every record.
     if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 ||
         SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1 ||
         SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {

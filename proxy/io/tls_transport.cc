@@ -85,12 +85,15 @@ bool looksLikeHttp(const char* data, std::size_t len) {
 
 TlsTransport::TlsTransport(uv_loop_t* loop, std::unique_ptr<Transport> inner,
                            std::shared_ptr<const TlsContext> context, SSL* ssl,
-                           std::uint64_t handshake_timeout_ms, TlsStats* stats)
+                           std::uint64_t handshake_timeout_ms, TlsStats* stats,
+                           std::uint64_t buffer_idle_ms)
     : inner_(std::move(inner)),
       context_(std::move(context)),
       ssl_(ssl),
+      loop_(loop),
       timer_(loop),
-      stats_(stats) {
+      stats_(stats),
+      buffer_idle_ms_(buffer_idle_ms) {
   inner_->setEvents(this);
   bio_ = BIO_new(bioMethod());
   if (bio_ != nullptr) {
@@ -154,7 +157,10 @@ void TlsTransport::onTransportRead(ssize_t n, const char* data) {
       handshake();
     }
   }
-  if (state_ == State::Established && !closed_) readRecords();
+  if (state_ == State::Established && !closed_) {
+    noteActivity();
+    readRecords();
+  }
   io_.in_len = 0;  // everything was consumed, or the connection is going away
 }
 
@@ -172,6 +178,8 @@ void TlsTransport::handshake() {
   }
   state_ = State::Established;
   timer_.stop();
+  buffers_held_ = false;
+  noteActivity();  // from now on the timer watches for idleness
   info_.protocol = SSL_get_version(ssl_);
   info_.cipher = SSL_get_cipher_name(ssl_);
   info_.resumed = SSL_session_reused(ssl_) == 1;
@@ -216,6 +224,28 @@ void TlsTransport::readRecords() {
   }
 }
 
+// ---- record buffers ---------------------------------------------------------------------------
+
+void TlsTransport::noteActivity() {
+  last_activity_ = uv_now(loop_);
+  if (buffers_held_) return;  // the timer runs already (it re-arms itself while busy)
+  buffers_held_ = true;
+  timer_.start(buffer_idle_ms_, [this] { onBufferIdleTimer(); });
+}
+
+void TlsTransport::onBufferIdleTimer() {
+  if (closed_ || state_ != State::Established) return;
+  const std::uint64_t idle = uv_now(loop_) - last_activity_;
+  // SSL_free_buffers refuses while a buffer holds data (a partial record, unread plaintext
+  // while the owner does not read): try again after another quiet period.
+  if (idle >= buffer_idle_ms_ && io_.out.empty() && SSL_free_buffers(ssl_) == 1) {
+    buffers_held_ = false;
+    return;
+  }
+  const std::uint64_t wait = idle < buffer_idle_ms_ ? buffer_idle_ms_ - idle : buffer_idle_ms_;
+  timer_.start(wait, [this] { onBufferIdleTimer(); });
+}
+
 // ---- writing ----------------------------------------------------------------------------------
 
 int TlsTransport::flushCiphertext() {
@@ -229,6 +259,7 @@ int TlsTransport::write(std::string& data) {
     data.clear();
     return UV_EPIPE;
   }
+  noteActivity();
   clearStaleErrors();
   std::size_t offset = 0;
   while (offset < data.size()) {

@@ -71,9 +71,11 @@ class TlsTransportTest : public ::testing::Test {
     test::expectLoopClean(&loop_);
   }
 
-  void start(std::uint64_t handshake_timeout_ms = 5000) {
+  void start(std::uint64_t handshake_timeout_ms = 5000,
+             std::uint64_t buffer_idle_ms = TlsTransport::kDefaultBufferIdleMs) {
     owner_.transport = std::make_unique<TlsTransport>(&loop_, std::make_unique<MemoryTransport>(&wire_),
-                                                      ctx_, ctx_->newSsl(), handshake_timeout_ms, &stats_);
+                                                      ctx_, ctx_->newSsl(), handshake_timeout_ms, &stats_,
+                                                      buffer_idle_ms);
     owner_.transport->setEvents(&owner_);
     owner_.transport->readStart();
   }
@@ -143,6 +145,50 @@ TEST_F(TlsTransportTest, HandshakeThenBytesBothWays) {
   client.give(wire_.written);
   client.read();
   EXPECT_EQ(SSL_get_shutdown(client.ssl()) & SSL_RECEIVED_SHUTDOWN, SSL_RECEIVED_SHUTDOWN);
+}
+
+TEST_F(TlsTransportTest, IdleConnectionGivesItsRecordBuffersBackAndKeepsWorking) {
+  start(5000, /*buffer_idle_ms=*/20);
+  TlsTestClient client("a.test");
+  ASSERT_TRUE(handshake(client));
+  for (int round = 0; round < 3; ++round) {
+    const std::string request = "GET /" + std::to_string(round) + " HTTP/1.1\r\n\r\n";
+    owner_.plain.clear();
+    clientSends(client, request);
+    EXPECT_EQ(owner_.plain, request);
+    EXPECT_TRUE(owner_.transport->holdsRecordBuffers());
+    std::string answer(20000 + round, 'a' + round);  // more than one record
+    std::string copy = answer;
+    EXPECT_EQ(owner_.transport->write(copy), 0);
+    client.give(wire_.written);
+    wire_.written.clear();
+    EXPECT_EQ(client.read(), answer);
+    // Quiet now: the buffers go back, and the next round reallocates them.
+    EXPECT_TRUE(test::pumpUntil(&loop_, [&] { return !owner_.transport->holdsRecordBuffers(); },
+                                std::chrono::seconds(2)))
+        << round;
+  }
+  EXPECT_TRUE(owner_.errors.empty());
+}
+
+TEST_F(TlsTransportTest, HalfARecordKeepsTheBuffersUntilTheRestArrives) {
+  start(5000, /*buffer_idle_ms=*/20);
+  TlsTestClient client("a.test");
+  ASSERT_TRUE(handshake(client));
+  const std::string request = "GET /split HTTP/1.1\r\nHost: a.test\r\n\r\n";
+  client.write(request);
+  std::string record = client.take();
+  ASSERT_GT(record.size(), 20u);
+  MemoryTransport::deliver(wire_, record.substr(0, 12));  // the header and a few bytes
+  EXPECT_TRUE(owner_.plain.empty());
+  // Idle for several periods with half a record buffered: the buffers cannot go back.
+  test::pumpUntil(&loop_, [] { return false; }, std::chrono::milliseconds(100));
+  EXPECT_TRUE(owner_.transport->holdsRecordBuffers());
+  MemoryTransport::deliver(wire_, record.substr(12));
+  EXPECT_EQ(owner_.plain, request);
+  EXPECT_TRUE(owner_.errors.empty());
+  EXPECT_TRUE(test::pumpUntil(&loop_, [&] { return !owner_.transport->holdsRecordBuffers(); },
+                              std::chrono::seconds(2)));
 }
 
 TEST_F(TlsTransportTest, ReadStopIsHonouredOnlyAfterTheHandshake) {
