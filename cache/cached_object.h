@@ -13,7 +13,6 @@
 #include <string_view>
 #include <vector>
 
-#include "cache/mapped_body.h"
 #include "proxy/core/clock.h"
 #include "proxy/core/http_message.h"
 
@@ -38,16 +37,13 @@ struct ObjectMeta {
 
 struct CachedObject {
   core::ResponseHead head;  // hop-by-hop headers already removed; no Age, no X-Cache
-  BodyPtr body;             // never null; empty when `mapped` holds the body
-  std::shared_ptr<const MappedBody> mapped;  // large bodies: a sealed memfd (sendfile-able)
+  BodyPtr body;             // never null
   ObjectMeta meta;
 
-  std::string_view bodyView() const { return mapped ? mapped->view() : std::string_view(*body); }
-  std::uint64_t bodySize() const { return mapped ? mapped->size() : body->size(); }
+  std::string_view bodyView() const { return *body; }
+  std::uint64_t bodySize() const { return body->size(); }
   // Keeps the body's bytes alive (for writes that complete later).
-  std::shared_ptr<const void> bodyOwner() const {
-    return mapped ? std::shared_ptr<const void>(mapped) : std::shared_ptr<const void>(body);
-  }
+  std::shared_ptr<const void> bodyOwner() const { return body; }
 
   // Bytes charged against the store's budget: body + headers + a fixed per-object overhead,
   // sized after the measured RSS per object (deploy/bench: cache_memory; the object, its

@@ -64,14 +64,13 @@ inline constexpr std::uint8_t kObjectCodecVersion = 1;
 // Upper bound on header fields and on vary names in a decoded object.
 inline constexpr std::size_t kMaxCodecFields = 10000;
 
-// Encodes `object` (format above). Times are truncated to whole milliseconds. The body is read
-// through bodyView(), so heap and memfd-mapped bodies encode the same. Never fails; an object
-// whose status is outside 100..999 encodes to bytes that decode to null.
+// Encodes `object` (format above). Times are truncated to whole milliseconds. Never fails; an
+// object whose status is outside 100..999 encodes to bytes that decode to null.
 std::string encodeObject(const CachedObject& object);
 
 // Decodes bytes written by encodeObject (any edge, this format version). Null on any malformed
 // input (see above); never throws (a failed allocation also gives null) and never reads outside
-// `bytes`. The result owns its data: the body is a fresh heap BodyPtr (never mapped), and
+// `bytes`. The result owns its data: the body is a fresh BodyPtr, and
 // nothing refers to `bytes` after the call returns.
 CachedObjectPtr decodeObject(std::string_view bytes);
 

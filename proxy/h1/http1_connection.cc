@@ -299,8 +299,7 @@ bool Http1Connection::sendBody(std::string_view data) {
   return belowHighWater();
 }
 
-template <typename Write>
-bool Http1Connection::sendDirect(std::string_view data, Write&& write) {
+bool Http1Connection::sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) {
   // Small pieces are cheaper copied (one write for head and body); chunked framing needs
   // the chunk-size line around the bytes anyway.
   if (chunked_out_ || data.size() < kZeroCopyMin) return sendBody(data);
@@ -308,21 +307,11 @@ bool Http1Connection::sendDirect(std::string_view data, Write&& write) {
   if (head_request_ || no_body_status_) return true;
   bytes_out_ += out_.size() + data.size();
   // The head (and anything else queued) goes first, ahead of the body.
-  if (write() != 0) {
+  if (transport_->writeWithBody(out_, data, std::move(keep)) != 0) {
     abort();
     return true;
   }
   return belowHighWater();
-}
-
-bool Http1Connection::sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) {
-  return sendDirect(data, [&] { return transport_->writeWithBody(out_, data, std::move(keep)); });
-}
-
-bool Http1Connection::sendFileBody(int fd, std::uint64_t offset, std::string_view data,
-                                   std::shared_ptr<const void> keep) {
-  return sendDirect(data,
-                    [&] { return transport_->sendFile(out_, fd, offset, data, std::move(keep)); });
 }
 
 bool Http1Connection::belowHighWater() {

@@ -65,14 +65,6 @@ class Exchange {
     (void)keep;
     return sendBody(data);
   }
-  // sendSharedBody() for bytes that are also at `offset` in file `fd` (a MappedBody): sent with
-  // sendfile(2) where the transport can (plain TCP, Content-Length framing). Same return.
-  virtual bool sendFileBody(int fd, std::uint64_t offset, std::string_view data,
-                            std::shared_ptr<const void> keep) {
-    (void)fd;
-    (void)offset;
-    return sendSharedBody(data, std::move(keep));
-  }
 };
 
 class RequestHandler {
@@ -145,8 +137,6 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   bool responseStarted() const override { return response_started_; }
   const TlsInfo* tlsInfo() const override { return transport_->tls(); }
   bool sendSharedBody(std::string_view data, std::shared_ptr<const void> keep) override;
-  bool sendFileBody(int fd, std::uint64_t offset, std::string_view data,
-                    std::shared_ptr<const void> keep) override;
 
  private:
   Http1Connection(ConnectionHost& host, std::unique_ptr<Transport> transport);
@@ -171,9 +161,6 @@ class Http1Connection final : public Exchange, private Http1ParserEvents, privat
   void updateReading();
   void append(std::string_view data);
   void flush();
-  // sendSharedBody()/sendFileBody(): `write` hands out_ and the body to the transport.
-  template <typename Write>
-  bool sendDirect(std::string_view data, Write&& write);
   // After queueing output: true, or (over kHighWater) false with the send timeout armed and
   // onWritable() promised below kLowWater.
   bool belowHighWater();

@@ -2,7 +2,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -158,54 +157,6 @@ int TcpTransport::writeWithBody(std::string& data, std::string_view body,
   }
   pending_ += w->size();
   return 0;
-}
-
-int TcpTransport::sendFile(std::string& data, int fd, std::uint64_t offset, std::string_view body,
-                           std::shared_ptr<const void> keep) {
-  if (closing_ || shut_down_) {
-    data.clear();
-    return UV_EPIPE;
-  }
-  uv_os_fd_t sock = -1;
-  if (pending_ != 0 || body.empty() ||
-      uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &sock) != 0) {
-    return writeWithBody(data, body, std::move(keep));
-  }
-  if (!data.empty()) {
-    // MSG_MORE: the head waits in the socket for the body's first pages, so head and body
-    // leave in the same segments. A separate write of the head cost a segment of its own (and
-    // over loopback its whole receive path, and a wake-up of the client for a few hundred
-    // bytes): 12% of the CPU of a 256 KiB hit. sendfile() below ends without MSG_MORE (it is
-    // asked for the whole body), and so does any write that queues a rest, which pushes it.
-    ssize_t n;
-    do {
-      n = ::send(sock, data.data(), data.size(), MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      data.clear();
-      return uv_translate_sys_error(errno);
-    }
-    if (n < static_cast<ssize_t>(data.size())) {  // the socket is full already: queue the rest
-      data.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
-      return writeWithBody(data, body, std::move(keep));
-    }
-    data.clear();
-  }
-  std::size_t sent = 0;
-  while (sent < body.size()) {
-    off_t off = static_cast<off_t>(offset + sent);
-    ssize_t n = ::sendfile(sock, fd, &off, body.size() - sent);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return uv_translate_sys_error(errno);
-    break;  // the socket is full (or sendfile sent nothing): queue the rest below
-  }
-  if (sent == body.size()) return 0;
-  std::string none;
-  return writeWithBody(none, body.substr(sent), std::move(keep));
 }
 
 void TcpTransport::setCork(bool on) {

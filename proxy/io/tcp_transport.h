@@ -34,10 +34,6 @@ class TcpTransport final : public Transport {
   int write(std::string& data) override;
   int writeWithBody(std::string& data, std::string_view body,
                     std::shared_ptr<const void> keep) override;
-  // Head by uv_try_write, then sendfile(2) until the socket is full; the rest (if any) goes
-  // through writeWithBody() from `body`. Only when nothing is queued (order).
-  int sendFile(std::string& data, int fd, std::uint64_t offset, std::string_view body,
-               std::shared_ptr<const void> keep) override;
   std::size_t pendingBytes() const override { return pending_; }
   void setCork(bool on) override;
   void shutdown() override;

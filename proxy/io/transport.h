@@ -68,14 +68,6 @@ class Transport {
     data.append(body);
     return write(data);
   }
-  // writeWithBody() where `body` is also `body.size()` bytes at `offset` of file `fd`: plain
-  // TCP sends them with sendfile(2) (no copy through user space); others write `body`.
-  virtual int sendFile(std::string& data, int fd, std::uint64_t offset, std::string_view body,
-                       std::shared_ptr<const void> keep) {
-    (void)fd;
-    (void)offset;
-    return writeWithBody(data, body, std::move(keep));
-  }
   virtual std::size_t pendingBytes() const = 0;
   // Large bodies: while corked, the kernel sends only full segments (TCP_CORK, nginx's
   // tcp_nopush); uncorking pushes what is left at once. No-op where it means nothing.

@@ -7,19 +7,6 @@
 #include "proxy/pipeline/shared_tier.h"
 
 namespace portico::proxy {
-namespace {
-
-// Bodies from kMappedMin up to kMappedMax are kept in a sealed memfd and sent with sendfile(2)
-// on plain TCP: below it one writev of head + body is as cheap, and memfd costs a file
-// descriptor each. From kMappedMax on, a corked writev of the in-memory body (see
-// Http1Connection::kCorkMin) measured faster than sendfile: for 1 MiB hits over loopback,
-// 2,900-3,400 r/s against 2,400-2,500 (sendfile, corked) and 1,800-2,000 (sendfile, uncorked),
-// the sender's core saturated in all three (deploy/bench.sh static_1m).
-constexpr std::size_t kMappedMin = 128 * 1024;
-constexpr std::size_t kMappedMax = 512 * 1024;
-
-}  // namespace
-
 std::string variantStoreKey(const std::string& primary_key, const std::vector<std::string>& vary,
                             const core::HeaderMap& request_headers) {
   std::string key = primary_key;
@@ -86,14 +73,7 @@ cache::CachedObjectPtr CacheFill::commit(cache::Store& store) {
   object->head = std::move(head_);
   // Stored for long: no spare capacity (header vectors are reserved for a dozen fields).
   object->head.headers.entries().shrink_to_fit();
-  if (body_.size() >= kMappedMin && body_.size() < kMappedMax) object->mapped = cache::MappedBody::create(body_);
-  if (object->mapped) {
-    body_.clear();
-    body_.shrink_to_fit();
-    object->body = std::make_shared<const std::string>();
-  } else {
-    object->body = std::make_shared<const std::string>(std::move(body_));
-  }
+  object->body = std::make_shared<const std::string>(std::move(body_));
   object->meta = std::move(meta_);
   if (!object->meta.vary.empty()) {
     // Keep an existing marker for the same names: replacing it would hide the other variants
@@ -130,7 +110,6 @@ cache::CachedObjectPtr refreshNotModified(const cache::CachedObjectPtr& stale,
   object->meta = cache::makeMeta(request_time, response_time, judged, behavior, defaults);
   object->head = cache::headForStorage(judged, decision);
   object->body = stale->body;
-  object->mapped = stale->mapped;
   store.insert(store_key, object);
   return object;
 }

@@ -12,7 +12,7 @@ namespace {
 
 // Pieces handed to the exchange at once. A piece is not a copy (the write holds a reference to
 // the stored body, which exists anyway), so a slow client costs no memory for it; large pieces
-// keep syscalls and wake-ups few (one writev or sendfile for a whole stored body).
+// keep syscalls and wake-ups few (one writev for a whole stored body).
 constexpr std::uint64_t kPiece = 16 * 1024 * 1024;
 
 void decorate(core::ResponseHead& head, const cache::CachedObject& object,
@@ -119,11 +119,9 @@ bool continueObject(Exchange& ex, const cache::CachedObject& object, std::uint64
   while (offset < end) {
     std::uint64_t n = std::min(kPiece, end - offset);
     std::string_view piece = object.bodyView().substr(offset, n);
-    const std::uint64_t at = offset;
     offset += n;
     body_bytes += n;
-    const bool more = object.mapped ? ex.sendFileBody(object.mapped->fd(), at, piece, object.bodyOwner())
-                                    : ex.sendSharedBody(piece, object.bodyOwner());
+    const bool more = ex.sendSharedBody(piece, object.bodyOwner());
     if (!more) return offset >= end;
   }
   return true;

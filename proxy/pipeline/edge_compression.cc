@@ -37,7 +37,6 @@ cache::CachedObjectPtr buildVariant(const cache::CachedObject& identity, Content
     v->body = std::make_shared<const std::string>(std::move(*out));
   } else {
     v->body = identity.body;
-    v->mapped = identity.mapped;
   }
   return v;
 }

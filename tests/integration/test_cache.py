@@ -830,8 +830,8 @@ class CacheTest(unittest.TestCase):
 
 
 class LargeObjectTest(unittest.TestCase):
-    """Stored bodies of 128 KiB and more live in a sealed memfd and are sent with sendfile(2):
-    hits must come back byte-exact, whole, ranged and HEAD, to many readers at once."""
+    """Large stored bodies go out in one writev with the head (corked from 512 KiB): hits must
+    come back byte-exact, whole, ranged and HEAD, to many readers at once and to slow ones."""
 
     @classmethod
     def setUpClass(cls):
@@ -879,18 +879,17 @@ class LargeObjectTest(unittest.TestCase):
         self.assertEqual((r.status, r.header("Content-Length"), r.body), (200, str(n), b""))
         self.assertEqual(self.up.hits("/large"), 1)
 
-    def test_mapped_hits_back_to_back_and_slow(self):
-        # 300 KiB: between 128 and 512 KiB, so hits go out of the memfd with sendfile(2), the
-        # head sent ahead with MSG_MORE. Pipelined requests on one connection (each head must
-        # be pushed along with its body, none held back), a ranged one in between, and a reader
-        # too slow for the socket buffers (the body's rest queued behind the head).
+    def test_uncorked_hits_back_to_back_and_slow(self):
+        # 300 KiB: below the cork threshold. Pipelined requests on one connection (each answer
+        # pushed whole, none held back), a ranged one in between, and a reader too slow for the
+        # socket buffers (the body's rest queued behind the head).
         n = 300 * 1024
         body = pattern_bytes(n)
-        self.up.script("/mapped", cc="max-age=60", size=n)
-        self.assertEqual(self.get("/mapped").body, body)
+        self.up.script("/uncorked", cc="max-age=60", size=n)
+        self.assertEqual(self.get("/uncorked").body, body)
         with RawConn(self.port, timeout=10) as c:
-            req = b"GET /mapped HTTP/1.1\r\nHost: cache.test\r\n\r\n"
-            ranged = (b"GET /mapped HTTP/1.1\r\nHost: cache.test\r\n"
+            req = b"GET /uncorked HTTP/1.1\r\nHost: cache.test\r\n\r\n"
+            ranged = (b"GET /uncorked HTTP/1.1\r\nHost: cache.test\r\n"
                       b"Range: bytes=140000-289999\r\n\r\n")
             c.send(req + ranged + req)
             for expect_status, expect_body in ((200, body), (206, body[140000:290000]),
@@ -903,12 +902,12 @@ class LargeObjectTest(unittest.TestCase):
             r = c.read_response(timeout=2)
             self.assertEqual(r.body, body)
         with RawConn(self.port, timeout=10, rcvbuf=4096) as c:
-            c.send(b"GET /mapped HTTP/1.1\r\nHost: cache.test\r\n\r\n")
+            c.send(b"GET /uncorked HTTP/1.1\r\nHost: cache.test\r\n\r\n")
             time.sleep(0.5)
             r = c.read_response()
             self.assertEqual((r.status, r.header("X-Cache")), (200, "Hit from portico"))
             self.assertEqual(r.body, body)
-        self.assertEqual(self.up.hits("/mapped"), 1)
+        self.assertEqual(self.up.hits("/uncorked"), 1)
 
     def test_slow_reader_gets_everything(self):
         n = 1024 * 1024

@@ -1,5 +1,5 @@
-// ObjectCodec: the L2 (Redis) encoding of a CachedObject. Round trips of rich, empty, large and
-// memfd-mapped objects; a golden byte vector pinning format version 1 (the contract between
+// ObjectCodec: the L2 (Redis) encoding of a CachedObject. Round trips of rich, empty and large
+// objects; a golden byte vector pinning format version 1 (the contract between
 // edges); and rejection of every malformed input: truncation at every length, wrong magic or
 // version, huge lengths and counts, non-canonical varints, bytes that could split an HTTP
 // message, trailing bytes, and seeded random and mutated inputs.
@@ -115,7 +115,6 @@ TEST(ObjectCodec, RoundTripsARichObject) {
   CachedObjectPtr got = decodeObject(bytes);
   ASSERT_NE(got, nullptr);
   expectSameObject(*got, rich);
-  EXPECT_EQ(got->mapped, nullptr);
   EXPECT_EQ(got->meta.request_time, unixMillis(1'700'000'000'123));  // truncated, not rounded
   // The decoded object owns its bytes: it outlives the input buffer.
   std::string copy = bytes;
@@ -204,24 +203,6 @@ TEST(ObjectCodec, RoundTripsAOneMebibyteBody) {
   CachedObjectPtr got = decodeObject(bytes);
   ASSERT_NE(got, nullptr);
   expectSameObject(*got, o);
-}
-
-TEST(ObjectCodec, EncodesAMappedBodyLikeAHeapBody) {
-  CachedObject heap = makeRich();
-  std::string big(300 * 1024, '\0');
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
-  heap.body = std::make_shared<const std::string>(big);
-  CachedObject mapped = heap;
-  mapped.mapped = MappedBody::create(big);
-  ASSERT_NE(mapped.mapped, nullptr);
-  mapped.body = std::make_shared<const std::string>();
-  const std::string bytes = encodeObject(mapped);
-  EXPECT_EQ(bytes, encodeObject(heap));
-  CachedObjectPtr got = decodeObject(bytes);
-  ASSERT_NE(got, nullptr);
-  EXPECT_EQ(got->mapped, nullptr);  // decoded bodies always live on the heap
-  EXPECT_EQ(*got->body, big);
-  expectSameObject(*got, heap);
 }
 
 TEST(ObjectCodec, RejectsEveryTruncation) {
