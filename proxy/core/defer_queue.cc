@@ -47,9 +47,8 @@ void DeferQueue::runBatch() {
   // The queue's storage changes hands with a spare of the last batch's, so neither side
   // allocates per batch (one batch or more per request). A nested runBatch() (runAll() from a
   // deferred function) finds no spare and simply allocates.
-  std::vector<std::function<void()>> batch = std::move(spare_);
+  std::vector<std::function<void()>> batch = std::move(spare_);  // empty: cleared when kept
   spare_ = {};
-  batch.clear();
   batch.swap(queue_);
   for (auto& fn : batch) fn();
   batch.clear();
